@@ -79,7 +79,7 @@ void smelt_sampler_reset(struct smelt_sampler *s);
 struct smelt_stop;
 enum smelt_status smelt_stop_new(const char *const *stops, size_t n_stops, struct smelt_stop **out);
 void smelt_stop_free(struct smelt_stop *s);
-/* Append text. *emit/*emit_len: bytes now safe to output (pointer valid until the
+/* Append text. emit / emit_len: bytes now safe to output (pointer valid until the
  * next call). Returns true when a stop string matched. */
 bool smelt_stop_push(struct smelt_stop *s, const char *text, size_t len, const char **emit, size_t *emit_len);
 /* At the end of generation: flush held-back bytes. */
