@@ -1,0 +1,358 @@
+/* AVX2 + FMA + F16C tier. Compiled with a target pragma so the library needs
+ * no -march flag; only called after smelt_isa_supported(SMELT_ISA_AVX2) and the
+ * start-up probe. Quantizers and dequantizers are bit-identical to the
+ * reference (same operations, same rounding; this relies on the default
+ * -ffp-contract=off of ISO C mode so mul+add are not fused). Integer dots use
+ * maddubs (u8 x s8 pairs into int16, which cannot saturate for these ranges)
+ * and keep per-block partial sums in 8 float lanes, like llama.cpp. */
+#include "kernels/kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#include <string.h>
+
+#include "quant/quant_blocks.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+#define FP16(h) smelt_fp16_to_fp32(h)
+
+static inline float hsum_ps256(__m256 v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+
+static inline int hsum_epi32_256(__m256i v) {
+    __m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 0, 3, 2)));
+    x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(x);
+}
+
+/* 16 bytes of nibble pairs -> 32 bytes: elements 0..15 (low nibbles), 16..31 (high). */
+static inline __m256i unpack_nibbles(const uint8_t *qs) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+}
+
+/* sum over pairs of u8 a * s8 b into 8 int32 lanes */
+static inline __m256i dot_u8s8(__m256i a, __m256i b) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1));
+}
+
+/* roundf() on each lane (half away from zero), exact for |v| < 2^23. */
+static inline __m256 round_half_away(__m256 v) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
+    const __m256 ge = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m256 one = _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(1.0f));
+    return _mm256_add_ps(t, _mm256_and_ps(ge, one));
+}
+
+/* ---- dequantize ---- */
+
+static void avx2_q4_0_to_float(const void *src, float *y, int64_t n) {
+    const smelt_block_q4_0 *x = src;
+    for (int64_t i = 0; i < n / SMELT_QK4_0; i++) {
+        const __m256 d = _mm256_set1_ps(FP16(x[i].d));
+        const __m256i q = _mm256_sub_epi8(unpack_nibbles(x[i].qs), _mm256_set1_epi8(8));
+        const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+        float *o = y + i * SMELT_QK4_0;
+        _mm256_storeu_ps(o + 0, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), d));
+        _mm256_storeu_ps(o + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), d));
+        _mm256_storeu_ps(o + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), d));
+        _mm256_storeu_ps(o + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), d));
+    }
+}
+
+static void avx2_q4_1_to_float(const void *src, float *y, int64_t n) {
+    const smelt_block_q4_1 *x = src;
+    for (int64_t i = 0; i < n / SMELT_QK4_1; i++) {
+        const __m256 d = _mm256_set1_ps(FP16(x[i].d)), m = _mm256_set1_ps(FP16(x[i].m));
+        const __m256i q = unpack_nibbles(x[i].qs);
+        const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+        const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+        float *o = y + i * SMELT_QK4_1;
+        for (int k = 0; k < 4; k++) {
+            const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(parts[k]));
+            _mm256_storeu_ps(o + 8 * k, _mm256_add_ps(_mm256_mul_ps(f, d), m));
+        }
+    }
+}
+
+static void avx2_q8_0_to_float(const void *src, float *y, int64_t n) {
+    const smelt_block_q8_0 *x = src;
+    for (int64_t i = 0; i < n / SMELT_QK8_0; i++) {
+        const __m256 d = _mm256_set1_ps(FP16(x[i].d));
+        float *o = y + i * SMELT_QK8_0;
+        for (int k = 0; k < 4; k++) {
+            const __m128i q = _mm_loadl_epi64((const __m128i *)(x[i].qs + 8 * k));
+            _mm256_storeu_ps(o + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
+        }
+    }
+}
+
+static void avx2_fp16_to_fp32_row(const uint16_t *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++) y[i] = smelt_fp16_to_fp32(x[i]);
+}
+
+static void avx2_f16_to_float(const void *src, float *y, int64_t n) {
+    avx2_fp16_to_fp32_row(src, y, n);
+}
+
+static inline __m256 load_bf16x8(const uint16_t *p) {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+static void avx2_bf16_to_float(const void *src, float *y, int64_t n) {
+    const uint16_t *x = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, load_bf16x8(x + i));
+    for (; i < n; i++) y[i] = smelt_bf16_to_fp32(x[i]);
+}
+
+/* ---- quantize (bit-identical to the reference) ---- */
+
+/* Quantize 32 floats with scale multiplier id into 32 int8 (roundf), return their sum. */
+static inline int quant32_q8(const float *x, float id, int8_t *out) {
+    const __m256 mul = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int k = 0; k < 4; k++)
+        q[k] = _mm256_cvtps_epi32(round_half_away(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), mul)));
+    const int sum = hsum_epi32_256(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+    __m256i a = _mm256_packs_epi32(q[0], q[1]);
+    __m256i b = _mm256_packs_epi32(q[2], q[3]);
+    __m256i c = _mm256_packs_epi16(a, b);
+    c = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)out, c);
+    return sum;
+}
+
+static inline float amax32(const float *x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_andnot_ps(sign, _mm256_loadu_ps(x));
+    for (int k = 1; k < 4; k++) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * k)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+static void avx2_q8_0_from_float(const float *x, void *dst, int64_t n) {
+    smelt_block_q8_0 *y = dst;
+    for (int64_t i = 0; i < n / SMELT_QK8_0; i++) {
+        const float *xb = x + i * SMELT_QK8_0;
+        const float d = amax32(xb) / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = smelt_fp32_to_fp16(d);
+        quant32_q8(xb, id, y[i].qs);
+    }
+}
+
+static void avx2_q8_1_from_float(const float *x, void *dst, int64_t n) {
+    smelt_block_q8_1 *y = dst;
+    for (int64_t i = 0; i < n / SMELT_QK8_1; i++) {
+        const float *xb = x + i * SMELT_QK8_1;
+        const float d = amax32(xb) / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = smelt_fp32_to_fp16(d);
+        const int sum = quant32_q8(xb, id, y[i].qs);
+        y[i].s = smelt_fp32_to_fp16((float)sum * d);
+    }
+}
+
+static void avx2_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = smelt_fp32_to_fp16(x[i]);
+}
+
+static void avx2_f16_from_float(const float *x, void *y, int64_t n) {
+    avx2_fp32_to_fp16_row(x, y, n);
+}
+
+static void avx2_bf16_from_float(const float *x, void *dst, int64_t n) {
+    uint16_t *y = dst;
+    int64_t i = 0;
+    const __m256i absmask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff), quiet = _mm256_set1_epi32(64);
+    for (; i + 8 <= n; i += 8) {
+        const __m256i u = _mm256_castps_si256(_mm256_loadu_ps(x + i));
+        const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absmask), inf);
+        const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), one);
+        const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(bias, lsb)), 16);
+        const __m256i qn = _mm256_or_si256(_mm256_srli_epi32(u, 16), quiet);
+        __m256i v = _mm256_blendv_epi8(r, qn, nan);
+        v = _mm256_packus_epi32(v, v); /* values are <= 0xffff: no saturation */
+        v = _mm256_permute4x64_epi64(v, _MM_SHUFFLE(3, 1, 2, 0));
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_castsi256_si128(v));
+    }
+    for (; i < n; i++) y[i] = smelt_fp32_to_bf16(x[i]);
+}
+
+/* ---- dots ---- */
+
+static float avx2_dot_f32(int64_t n, const float *x, const float *y) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+    float s = hsum_ps256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+static float avx2_vec_dot_f32(int64_t n, const void *x, const void *y) { return avx2_dot_f32(n, x, y); }
+
+static float avx2_dot_f16(int64_t n, const uint16_t *x, const uint16_t *y) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+#define LH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(LH(x + i), LH(y + i), a0);
+        a1 = _mm256_fmadd_ps(LH(x + i + 8), LH(y + i + 8), a1);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(LH(x + i), LH(y + i), a0);
+#undef LH
+    float s = hsum_ps256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += smelt_fp16_to_fp32(x[i]) * smelt_fp16_to_fp32(y[i]);
+    return s;
+}
+
+static float avx2_vec_dot_f16(int64_t n, const void *x, const void *y) { return avx2_dot_f16(n, x, y); }
+
+static float avx2_vec_dot_bf16(int64_t n, const void *vx, const void *vy) {
+    const uint16_t *x = vx, *y = vy;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(load_bf16x8(x + i), load_bf16x8(y + i), a0);
+        a1 = _mm256_fmadd_ps(load_bf16x8(x + i + 8), load_bf16x8(y + i + 8), a1);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_bf16x8(x + i), load_bf16x8(y + i), a0);
+    float s = hsum_ps256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += smelt_bf16_to_fp32(x[i]) * smelt_bf16_to_fp32(y[i]);
+    return s;
+}
+
+/* Q4_0 . Q8_0: sum((q-8)*y) = sum(q*y) - 8*sum(y), all in int16/int32 lanes. */
+static float avx2_vec_dot_q4_0_q8_0(int64_t n, const void *vx, const void *vy) {
+    const smelt_block_q4_0 *x = vx;
+    const smelt_block_q8_0 *y = vy;
+    const __m256i ones8 = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / SMELT_QK8_0; i++) {
+        const __m256i qx = unpack_nibbles(x[i].qs);
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        const __m256i p = _mm256_maddubs_epi16(qx, qy);     /* |.| <= 2*15*128 */
+        const __m256i sy = _mm256_maddubs_epi16(ones8, qy); /* |.| <= 2*128 */
+        const __m256i q = _mm256_madd_epi16(_mm256_sub_epi16(p, _mm256_slli_epi16(sy, 3)), _mm256_set1_epi16(1));
+        const __m256 d = _mm256_set1_ps(FP16(x[i].d) * FP16(y[i].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(q), acc);
+    }
+    return hsum_ps256(acc);
+}
+
+static float avx2_vec_dot_q4_1_q8_1(int64_t n, const void *vx, const void *vy) {
+    const smelt_block_q4_1 *x = vx;
+    const smelt_block_q8_1 *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0.0f;
+    for (int64_t i = 0; i < n / SMELT_QK8_1; i++) {
+        const __m256i qx = unpack_nibbles(x[i].qs);
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        const __m256 d = _mm256_set1_ps(FP16(x[i].d) * FP16(y[i].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8s8(qx, qy)), acc);
+        summs += FP16(x[i].m) * FP16(y[i].s);
+    }
+    return hsum_ps256(acc) + summs;
+}
+
+/* Q8_0 . Q8_0 with the sign trick: |x| (as u8) times y*sign(x). Exact when y
+ * has no -128 (smelt's and ggml's quantizers produce -127..127). */
+static float avx2_vec_dot_q8_0_q8_0(int64_t n, const void *vx, const void *vy) {
+    const smelt_block_q8_0 *x = vx;
+    const smelt_block_q8_0 *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / SMELT_QK8_0; i++) {
+        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        const __m256i q = dot_u8s8(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx));
+        const __m256 d = _mm256_set1_ps(FP16(x[i].d) * FP16(y[i].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(q), acc);
+    }
+    return hsum_ps256(acc);
+}
+
+/* ---- primitives ---- */
+
+static void avx2_mad_f32(int64_t n, float *y, const float *x, float a) {
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_loadu_ps(x + i), va, _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += x[i] * a;
+}
+
+static void avx2_scale_f32(int64_t n, float *y, float a) {
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), va));
+    for (; i < n; i++) y[i] *= a;
+}
+
+static void avx2_mad_f16(int64_t n, float *y, const uint16_t *x, float a) {
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 vx = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i)));
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(vx, va, _mm256_loadu_ps(y + i)));
+    }
+    for (; i < n; i++) y[i] += smelt_fp16_to_fp32(x[i]) * a;
+}
+
+#pragma GCC pop_options
+
+void smelt_kernels_fill_avx2(struct smelt_kernel_set *ks) {
+    ks->to_float[SMELT_TYPE_Q4_0] = avx2_q4_0_to_float;
+    ks->to_float[SMELT_TYPE_Q4_1] = avx2_q4_1_to_float;
+    ks->to_float[SMELT_TYPE_Q8_0] = avx2_q8_0_to_float;
+    ks->to_float[SMELT_TYPE_F16] = avx2_f16_to_float;
+    ks->to_float[SMELT_TYPE_BF16] = avx2_bf16_to_float;
+    ks->from_float[SMELT_TYPE_Q8_0] = avx2_q8_0_from_float;
+    ks->from_float[SMELT_TYPE_Q8_1] = avx2_q8_1_from_float;
+    ks->from_float[SMELT_TYPE_F16] = avx2_f16_from_float;
+    ks->from_float[SMELT_TYPE_BF16] = avx2_bf16_from_float;
+    ks->vec_dot[SMELT_TYPE_F32] = avx2_vec_dot_f32;
+    ks->vec_dot[SMELT_TYPE_F16] = avx2_vec_dot_f16;
+    ks->vec_dot[SMELT_TYPE_BF16] = avx2_vec_dot_bf16;
+    ks->vec_dot[SMELT_TYPE_Q4_0] = avx2_vec_dot_q4_0_q8_0;
+    ks->vec_dot[SMELT_TYPE_Q4_1] = avx2_vec_dot_q4_1_q8_1;
+    ks->vec_dot[SMELT_TYPE_Q8_0] = avx2_vec_dot_q8_0_q8_0;
+    ks->dot_f32 = avx2_dot_f32;
+    ks->mad_f32 = avx2_mad_f32;
+    ks->scale_f32 = avx2_scale_f32;
+    ks->dot_f16 = avx2_dot_f16;
+    ks->mad_f16 = avx2_mad_f16;
+    ks->fp32_to_fp16_row = avx2_fp32_to_fp16_row;
+    ks->fp16_to_fp32_row = avx2_fp16_to_fp32_row;
+}
+
+#else
+void smelt_kernels_fill_avx2(struct smelt_kernel_set *ks) { (void)ks; }
+#endif

@@ -1,0 +1,74 @@
+/* Compute kernels: instruction-set tiers, the dispatch table, and the matmul
+ * helper used by the model.
+ *
+ * Tiers: ref (the *_ref functions of src/quant/), generic C, AVX2 (+FMA+F16C),
+ * AVX-512 (F/BW/VL + VNNI). smelt_kernels_init() (src/quant/quant.h) picks the
+ * highest tier that the CPU reports, whose register state the OS enables
+ * (XCR0), and whose kernels pass a start-up probe against the reference (run
+ * under a SIGILL guard); otherwise it falls back one tier at a time.
+ * Environment: SMELT_FORCE_REF=1 selects the reference functions;
+ * SMELT_ISA=avx512|avx2|generic|ref caps the tier.
+ *
+ * A tier only provides the kernels where it helps; missing entries are taken
+ * from the tier below (so every entry of a filled set is non-NULL except the
+ * Q8_1 vec_dot, which does not exist).
+ */
+#ifndef SMELT_KERNELS_H
+#define SMELT_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quant/quant.h"
+
+enum smelt_isa { SMELT_ISA_REF, SMELT_ISA_GENERIC, SMELT_ISA_AVX2, SMELT_ISA_AVX512, SMELT_ISA_N };
+
+struct smelt_kernel_set {
+    smelt_to_float_fn to_float[SMELT_TYPE_COUNT];
+    smelt_from_float_fn from_float[SMELT_TYPE_COUNT];
+    smelt_vec_dot_fn vec_dot[SMELT_TYPE_COUNT];
+    float (*dot_f32)(int64_t n, const float *x, const float *y);
+    void (*mad_f32)(int64_t n, float *y, const float *x, float a);
+    void (*scale_f32)(int64_t n, float *y, float a);
+    float (*dot_f16)(int64_t n, const uint16_t *x, const uint16_t *y);
+    void (*mad_f16)(int64_t n, float *y, const uint16_t *x, float a);
+    void (*fp32_to_fp16_row)(const float *x, uint16_t *y, int64_t n);
+    void (*fp16_to_fp32_row)(const uint16_t *x, float *y, int64_t n);
+};
+
+/* "ref", "generic", "avx2", "avx512". */
+const char *smelt_isa_name(enum smelt_isa isa);
+/* Whether this CPU and OS can run a tier (CPUID + XCR0; no probe). */
+bool smelt_isa_supported(enum smelt_isa isa);
+/* Fill `ks` with the kernels of tier `isa` (lower tiers fill the gaps). Does
+ * not check support: call only with a supported tier. Used by tests to run
+ * every available tier against the reference. */
+void smelt_kernels_fill(enum smelt_isa isa, struct smelt_kernel_set *ks);
+/* Run the start-up probe of a filled set against the reference: true if every
+ * kernel agrees (exactly for conversions, to rounding level for dots). */
+bool smelt_kernels_probe(const struct smelt_kernel_set *ks);
+/* The tier selected by smelt_kernels_init(). */
+enum smelt_isa smelt_kernels_active_isa(void);
+
+/* Per-tier fillers (each overrides only what it implements). */
+void smelt_kernels_fill_ref(struct smelt_kernel_set *ks);
+void smelt_kernels_fill_generic(struct smelt_kernel_set *ks);
+void smelt_kernels_fill_avx2(struct smelt_kernel_set *ks);
+void smelt_kernels_fill_avx512(struct smelt_kernel_set *ks);
+
+/* y[t*ld_y + r] = dot(W row r, x row t) for r in [row0, row1), t in [0, n_tok).
+ * w: the whole weight matrix, rows of K elements of wtype, row stride
+ *    smelt_quant_row_size(wtype, K); xq: n_tok rows already converted to
+ *    wtype's vec_dot_type, row stride xq_stride bytes. K must be a multiple of
+ *    the block size. The caller splits rows across threads; the function
+ *    allocates nothing and touches only y[.][row0..row1). */
+void smelt_matmul_rows(const void *w, enum smelt_type wtype, int64_t K, int64_t row0, int64_t row1,
+                       const void *xq, size_t xq_stride, int64_t n_tok, float *y, int64_t ld_y);
+
+/* Convert n_tok rows of K floats (row stride K) into vec_dot_type; output row
+ * stride is smelt_quant_row_size(vec_dot_type, K). */
+void smelt_quantize_rows(const float *x, int64_t n_tok, int64_t K, enum smelt_type vec_dot_type,
+                         void *out);
+
+#endif

@@ -1,0 +1,44 @@
+/* Row-block matmul over quantized weights and pre-quantized activations. */
+#include <assert.h>
+
+#include "kernels/kernels.h"
+
+/* Tile sizes: a tile of MM_ROWS weight rows is reused for MM_TOKS activation
+ * rows, so each weight row is read from memory once per token tile and stays
+ * in L1 while the token tile (MM_TOKS rows, ~K bytes each) stays in L2. */
+#define MM_ROWS 16
+#define MM_TOKS 32
+
+void smelt_matmul_rows(const void *w, enum smelt_type wtype, int64_t K, int64_t row0, int64_t row1,
+                       const void *xq, size_t xq_stride, int64_t n_tok, float *y, int64_t ld_y) {
+    const struct smelt_type_traits *tr = smelt_quant_traits(wtype);
+    assert(tr && tr->vec_dot && K % tr->blck == 0);
+    const smelt_vec_dot_fn dot = tr->vec_dot;
+    const size_t w_stride = smelt_quant_row_size(wtype, K);
+    const char *wb = w;
+    const char *xb = xq;
+    if (n_tok == 1) {
+        for (int64_t r = row0; r < row1; r++) y[r] = dot(K, wb + (size_t)r * w_stride, xb);
+        return;
+    }
+    for (int64_t t0 = 0; t0 < n_tok; t0 += MM_TOKS) {
+        const int64_t t1 = t0 + MM_TOKS < n_tok ? t0 + MM_TOKS : n_tok;
+        for (int64_t r0 = row0; r0 < row1; r0 += MM_ROWS) {
+            const int64_t r1 = r0 + MM_ROWS < row1 ? r0 + MM_ROWS : row1;
+            for (int64_t r = r0; r < r1; r++) {
+                const void *wr = wb + (size_t)r * w_stride;
+                for (int64_t t = t0; t < t1; t++)
+                    y[t * ld_y + r] = dot(K, wr, xb + (size_t)t * xq_stride);
+            }
+        }
+    }
+}
+
+void smelt_quantize_rows(const float *x, int64_t n_tok, int64_t K, enum smelt_type vec_dot_type,
+                         void *out) {
+    const struct smelt_type_traits *tr = smelt_quant_traits(vec_dot_type);
+    assert(tr && tr->from_float && K % tr->blck == 0);
+    const size_t rs = smelt_quant_row_size(vec_dot_type, K);
+    char *o = out;
+    for (int64_t t = 0; t < n_tok; t++) tr->from_float(x + t * K, o + (size_t)t * rs, K);
+}

@@ -1,0 +1,12 @@
+# Tensor types and kernels (owner: quant/kernels helper).
+smelt_add_test_exe(test_quant ${CMAKE_CURRENT_LIST_DIR}/test_quant.c)
+add_test(NAME quant_kernels COMMAND test_quant kernels)
+add_test(NAME quant_convert COMMAND test_quant convert)
+add_test(NAME quant_bounds COMMAND test_quant bounds)
+add_test(NAME quant_matmul COMMAND test_quant matmul)
+add_test(NAME quant_matmul_ref COMMAND test_quant matmul)
+set_tests_properties(quant_matmul_ref PROPERTIES ENVIRONMENT "SMELT_FORCE_REF=1")
+add_test(NAME quant_isa_force_ref COMMAND test_quant isa ref)
+set_tests_properties(quant_isa_force_ref PROPERTIES ENVIRONMENT "SMELT_FORCE_REF=1")
+add_test(NAME quant_isa_generic COMMAND test_quant isa generic)
+set_tests_properties(quant_isa_generic PROPERTIES ENVIRONMENT "SMELT_ISA=generic")
