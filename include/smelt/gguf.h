@@ -14,9 +14,10 @@
  * length, overflow of element counts and byte sizes, n_dims in 1..4, dimensions
  * >= 1, known tensor types, row sizes that are whole blocks, tensors inside the
  * data section and not overlapping, alignment a power of two stored as u32,
- * unique keys and tensor names. A failure returns SMELT_ERR_FORMAT (or IO /
- * UNSUPPORTED / NOMEM) with a message naming the file, the byte offset and the
- * field.
+ * unique keys and tensor names (1..65536 bytes, no NUL bytes), bools 0 or 1,
+ * arrays nested at most 8 deep. A failure returns SMELT_ERR_FORMAT (or IO /
+ * UNSUPPORTED / NOMEM; NOT_FOUND if the path does not exist) with a message
+ * naming the file, the byte offset and the field.
  *
  * Ownership: the smelt_gguf object owns the mapping. Every pointer returned by
  * the accessors (strings, array data, tensor data, tensor info) stays valid

@@ -294,7 +294,7 @@ static void index_put(struct name_index *ix, const void *name, size_t len, uint3
 }
 
 static const char *kv_name_of(const struct smelt_gguf *g, uint32_t i, size_t *len) {
-    *len = g->kv[i].key_len;
+    *len = g->kv[i].key_len; /* keys were checked to contain no NUL */
     return g->kv[i].key;
 }
 
@@ -418,6 +418,8 @@ static enum smelt_status parse_kv(struct smelt_gguf *g, struct cur *c, int64_t i
     if (klen == 0 || klen > GGUF_MAX_KEY_LEN)
         return smelt_err(SMELT_ERR_FORMAT, "%s: offset %zu: kv[%" PRId64 "] key length %" PRIu64
                          " is invalid (must be 1..%u)", c->file, at, i, klen, GGUF_MAX_KEY_LEN);
+    if (memchr(kp, 0, (size_t)klen))
+        return smelt_err(SMELT_ERR_FORMAT, "%s: offset %zu: kv[%" PRId64 "] key contains a NUL byte", c->file, at, i);
     kv->key = pool_strndup(&g->pool, kp, (size_t)klen);
     if (!kv->key) return SMELT_ERR_NOMEM;
     kv->key_len = (size_t)klen;

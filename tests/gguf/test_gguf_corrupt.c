@@ -63,6 +63,7 @@ static const struct mutation mutations[] = {
     {"n_kv max", M_N_KV, 8, UINT64_MAX, 0, SMELT_ERR_FORMAT, {"n_kv"}},
     {"n_tensors huge", M_N_TENSORS, 8, 1ull << 60, 0, SMELT_ERR_FORMAT, {"n_tensors", "offset 8"}},
     {"n_kv too many", M_N_KV, 8, TEST_IMAGE_N_KV + 5, 32, SMELT_ERR_FORMAT, {"kv[22]", "past the end"}},
+    {"key NUL", M_I8_KEY, 1, 0, 0, SMELT_ERR_FORMAT, {"kv[2]", "NUL"}},
     {"key length 0", M_ARCH_KEYLEN, 8, 0, 0, SMELT_ERR_FORMAT, {"kv[0]", "key length 0"}},
     {"key length past end", M_ARCH_KEYLEN, 8, 100000, 0, SMELT_ERR_FORMAT, {"kv[0] key", "past the end"}},
     {"key length 2^64-1", M_ARCH_KEYLEN, 8, UINT64_MAX, 0, SMELT_ERR_FORMAT, {"kv[0] key", "18446744073709551615"}},
