@@ -1,0 +1,9 @@
+# Tokenizer tests (area: tok). Chat templates have their own tests/tmpl/.
+smelt_add_test_exe(test_tok_vocab ${CMAKE_CURRENT_LIST_DIR}/test_tok_vocab.c)
+# llama.cpp's vocabulary conformance suites, one test per vocabulary.
+foreach(v gpt-2 starcoder falcon mpt refact deepseek-coder deepseek-llm llama-spm phi-3)
+  add_test(NAME tok_vocab_${v}
+           COMMAND test_tok_vocab ${SMELT_SHARED_DIR}/testdata/vocab/ggml-vocab-${v}.gguf)
+endforeach()
+add_test(NAME tok_vocab_bert-bge_refused
+         COMMAND test_tok_vocab --refuse ${SMELT_SHARED_DIR}/testdata/vocab/ggml-vocab-bert-bge.gguf)
