@@ -1,11 +1,52 @@
+/* smelt CLI entry point: dispatches subcommands. */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
+
+static const char *USAGE =
+    "usage: smelt <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  pull NAME            fetch a known model into the cache (smelt pull --list)\n"
+    "  inspect MODEL        print GGUF metadata and the tensor table\n"
+    "  tokenize -m MODEL    tokenize stdin (--ids: one id per line; --no-bos; --no-parse-special)\n"
+    "  run -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [-t THREADS] [-c CTX] [--raw]\n"
+    "                       answer a prompt (chat template applied unless --raw), streamed to stdout\n"
+    "  chat -m MODEL        interactive chat (/reset, /quit)\n"
+    "  bench -m MODEL [-p 512] [-n 128] [-r 5] [-t N] [--json]\n"
+    "                       prompt processing and generation speed\n"
+    "  perplexity -m MODEL -f TEXT [-c 512] [--chunks N]\n"
+    "                       perplexity, scoring the second half of each chunk like llama.cpp\n"
+    "\n"
+    "MODEL is a .gguf path or a known name (smollm2-135m, gemma3-270m); default smollm2-135m.\n"
+    "sampling: --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 --repeat-penalty 1.0\n"
+    "          --repeat-last-n 64 --presence-penalty 0 --frequency-penalty 0 -s SEED (-1 random)\n"
+    "          -r/--stop STRING (repeatable) --ignore-eos -sys/--system-prompt TEXT -f FILE\n";
+
 int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("usage: smelt <command> [options]\n");
-        return argc < 2 ? 1 : 0;
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return 2;
     }
-    fprintf(stderr, "smelt: unknown command '%s'\n", argv[1]);
-    return 1;
+    const char *cmd = argv[1];
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "pull")) return cmd_pull(argc, argv);
+    if (!strcmp(cmd, "inspect")) return cmd_inspect(argc, argv);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc, argv);
+    if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
+    if (!strcmp(cmd, "chat")) return cmd_chat(argc, argv);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
+    if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc, argv);
+    cli_error("unknown command '%s'", cmd);
+    fputs(USAGE, stderr);
+    return 2;
 }

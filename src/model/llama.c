@@ -1,0 +1,284 @@
+/* Forward pass of the llama family (llama, SmolLM2, ...): RMSNorm, RoPE,
+ * grouped-query attention over the multi-sequence KV cache, SwiGLU FFN, tied or
+ * untied output. All threads of the pool run forward_worker(); work is split
+ * by tokens for element-wise steps, by rows for matmuls and by (token, head)
+ * pairs for attention, with a barrier between dependent steps. Numerics follow
+ * llama.cpp's CPU backend (double-accumulated RMSNorm, cumulative-product RoPE
+ * angles, f16 K/V and f16-rounded queries, activations quantized to the
+ * weight's vec_dot_type once per matmul group). */
+#include <math.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "kernels/kernels.h"
+#include "model_internal.h"
+#include "quant/quant.h"
+
+struct fwd {
+    struct smelt_ctx *c;
+    const int32_t *token, *pos, *seq;
+    int32_t n;
+    int32_t n_seqlists;
+};
+
+static inline void split(int64_t n, int ith, int nth, int64_t *a, int64_t *b) {
+    *a = n * ith / nth;
+    *b = n * (ith + 1) / nth;
+}
+
+/* Row split aligned to 16 rows so threads don't share cache lines of y. */
+static inline void split_rows(int64_t n, int ith, int nth, int64_t *a, int64_t *b) {
+    int64_t blocks = (n + 15) / 16;
+    *a = blocks * ith / nth * 16;
+    *b = blocks * (ith + 1) / nth * 16;
+    if (*a > n) *a = n;
+    if (*b > n) *b = n;
+}
+
+static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+    const float mean = (float)(sum / (double)n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    for (int64_t i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
+}
+
+/* Convert rows [t0,t1) of x (row length K) for each weight's vec_dot_type into
+ * the activation slots; slot s holds type slot_type[s]. */
+struct act_slots {
+    uint32_t type[SMELT_XQ_SLOTS];
+    int n;
+};
+
+static int slot_of(struct act_slots *s, uint32_t vdt) {
+    for (int i = 0; i < s->n; i++)
+        if (s->type[i] == vdt) return i;
+    s->type[s->n] = vdt;
+    return s->n++;
+}
+
+static void quantize_slots(struct smelt_ctx *c, const struct act_slots *s, const float *x, int64_t K, int64_t t0,
+                           int64_t t1) {
+    for (int i = 0; i < s->n; i++)
+        if (t1 > t0)
+            smelt_quantize_rows(x + t0 * K, t1 - t0, K, s->type[i], (char *)c->xq[i] + (size_t)t0 * c->xq_row);
+}
+
+static void matmul(struct smelt_ctx *c, const struct smelt_weight *w, int slot, int64_t n_tok, float *y, int ith,
+                   int nth) {
+    int64_t r0, r1;
+    split_rows(w->ne1, ith, nth, &r0, &r1);
+    if (r1 > r0) smelt_matmul_rows(w->data, w->type, w->ne0, r0, r1, c->xq[slot], c->xq_row, n_tok, y, w->ne1);
+}
+
+static uint32_t vdt_of(const struct smelt_weight *w) { return smelt_quant_traits(w->type)->vec_dot_type; }
+
+static void add_bias(float *y, const struct smelt_weight *b, int64_t t0, int64_t t1) {
+    if (!b->data) return;
+    const float *bb = b->data;
+    for (int64_t t = t0; t < t1; t++)
+        for (int64_t i = 0; i < b->ne0; i++) y[t * b->ne0 + i] += bb[i];
+}
+
+static void rope_apply(float *v, const float *cs, int32_t n_rot, int32_t head_dim, enum smelt_rope_kind kind) {
+    (void)head_dim;
+    if (kind == SMELT_ROPE_NORM) {
+        for (int32_t i = 0; i < n_rot; i += 2) {
+            const float c = cs[i], s = cs[i + 1];
+            const float x0 = v[i], x1 = v[i + 1];
+            v[i] = x0 * c - x1 * s;
+            v[i + 1] = x0 * s + x1 * c;
+        }
+    } else {
+        const int32_t h = n_rot / 2;
+        for (int32_t i = 0; i < h; i++) {
+            const float c = cs[2 * i], s = cs[2 * i + 1];
+            const float x0 = v[i], x1 = v[i + h];
+            v[i] = x0 * c - x1 * s;
+            v[i + h] = x0 * s + x1 * c;
+        }
+    }
+}
+
+static void attention(struct fwd *f, int il, int ith, int nth) {
+    struct smelt_ctx *c = f->c;
+    const struct smelt_hparams *hp = &c->model->hp;
+    const int32_t H = hp->n_head, HD = hp->head_dim, KD = hp->n_head_kv * HD, gqa = hp->n_head / hp->n_head_kv;
+    const float scale = 1.0f / sqrtf((float)HD);
+    const uint16_t *K = c->kv.k + (size_t)il * c->kv.layer_stride;
+    const uint16_t *V = c->kv.v + (size_t)il * c->kv.layer_stride;
+    float *sc = c->scores + (size_t)ith * c->kv.n_ctx;
+    uint16_t *qh = c->qh + (size_t)ith * HD;
+    int64_t w0, w1;
+    split((int64_t)f->n * H, ith, nth, &w0, &w1);
+    for (int64_t w = w0; w < w1; w++) {
+        const int32_t t = (int32_t)(w / H), h = (int32_t)(w % H), kvh = h / gqa;
+        const int32_t p = f->pos[t];
+        const int32_t *cells = c->vis + c->vis_off[t];
+        const int32_t nc = c->vis_n[t];
+        smelt_fp32_to_fp16_row(c->q + (size_t)t * H * HD + (size_t)h * HD, qh, HD);
+        float mx = -INFINITY;
+        for (int32_t j = 0; j < nc; j++) {
+            const int32_t cell = cells[j];
+            if (c->kv.pos[cell] > p) {
+                sc[j] = -INFINITY;
+                continue;
+            }
+            const float s = smelt_vec_dot_f16(HD, K + (size_t)cell * KD + (size_t)kvh * HD, qh) * scale;
+            sc[j] = s;
+            if (s > mx) mx = s;
+        }
+        double sum = 0.0;
+        for (int32_t j = 0; j < nc; j++) {
+            const float e = sc[j] == -INFINITY ? 0.0f : expf(sc[j] - mx);
+            sc[j] = e;
+            sum += (double)e;
+        }
+        float *o = c->att + (size_t)t * H * HD + (size_t)h * HD;
+        memset(o, 0, (size_t)HD * sizeof *o);
+        const float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
+        for (int32_t j = 0; j < nc; j++)
+            if (sc[j] != 0.0f) smelt_vec_mad_f16(HD, o, V + (size_t)cells[j] * KD + (size_t)kvh * HD, sc[j] * inv);
+        (void)KD;
+    }
+}
+
+static void forward_worker(void *arg, int ith, int nth) {
+    struct fwd *f = arg;
+    struct smelt_ctx *c = f->c;
+    const struct smelt_model *m = c->model;
+    const struct smelt_hparams *hp = &m->hp;
+    const int64_t n = f->n, E = hp->n_embd, H = hp->n_head, HD = hp->head_dim, QD = H * HD,
+                  KD = (int64_t)hp->n_head_kv * HD, F = hp->n_ff;
+    int64_t t0, t1;
+    split(n, ith, nth, &t0, &t1);
+
+    /* embeddings and RoPE angles for my tokens */
+    const struct smelt_type_traits *et = smelt_quant_traits(m->tok_embd.type);
+    const float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
+    for (int64_t t = t0; t < t1; t++) {
+        et->to_float((const char *)m->tok_embd.data + (size_t)f->token[t] * m->tok_embd.row_bytes, c->x + t * E, E);
+        float theta = (float)f->pos[t];
+        float *cs = c->rope_cs + t * hp->n_rot;
+        for (int32_t i = 0; i < hp->n_rot; i += 2) {
+            const float th = hp->rope_freq_scale * theta;
+            cs[i] = cosf(th);
+            cs[i + 1] = sinf(th);
+            theta *= theta_scale;
+        }
+    }
+
+    for (int il = 0; il < hp->n_layer; il++) {
+        const struct smelt_layer *L = &m->layers[il];
+        /* attention block */
+        struct act_slots sa = {0};
+        const int sq = slot_of(&sa, vdt_of(&L->wq)), sk = slot_of(&sa, vdt_of(&L->wk)),
+                  sv = slot_of(&sa, vdt_of(&L->wv));
+        for (int64_t t = t0; t < t1; t++) rmsnorm(c->xn + t * E, c->x + t * E, L->attn_norm.data, E, hp->norm_eps);
+        quantize_slots(c, &sa, c->xn, E, t0, t1);
+        smelt_pool_barrier(c->pool);
+        matmul(c, &L->wq, sq, n, c->q, ith, nth);
+        matmul(c, &L->wk, sk, n, c->k, ith, nth);
+        matmul(c, &L->wv, sv, n, c->v, ith, nth);
+        smelt_pool_barrier(c->pool);
+        add_bias(c->q, &L->bq, t0, t1);
+        add_bias(c->k, &L->bk, t0, t1);
+        add_bias(c->v, &L->bv, t0, t1);
+        uint16_t *Kc = c->kv.k + (size_t)il * c->kv.layer_stride;
+        uint16_t *Vc = c->kv.v + (size_t)il * c->kv.layer_stride;
+        for (int64_t t = t0; t < t1; t++) {
+            const float *cs = c->rope_cs + t * hp->n_rot;
+            for (int64_t h = 0; h < H; h++) rope_apply(c->q + t * QD + h * HD, cs, hp->n_rot, HD, hp->rope_kind);
+            for (int64_t h = 0; h < hp->n_head_kv; h++)
+                rope_apply(c->k + t * KD + h * HD, cs, hp->n_rot, HD, hp->rope_kind);
+            smelt_fp32_to_fp16_row(c->k + t * KD, Kc + (size_t)c->cell_of[t] * KD, KD);
+            smelt_fp32_to_fp16_row(c->v + t * KD, Vc + (size_t)c->cell_of[t] * KD, KD);
+        }
+        smelt_pool_barrier(c->pool);
+        attention(f, il, ith, nth);
+        smelt_pool_barrier(c->pool);
+        struct act_slots so = {0};
+        const int s_o = slot_of(&so, vdt_of(&L->wo));
+        quantize_slots(c, &so, c->att, QD, t0, t1);
+        smelt_pool_barrier(c->pool);
+        matmul(c, &L->wo, s_o, n, c->xn, ith, nth);
+        smelt_pool_barrier(c->pool);
+
+        /* FFN block */
+        struct act_slots sf = {0};
+        const int sg = slot_of(&sf, vdt_of(&L->w_gate)), su = slot_of(&sf, vdt_of(&L->w_up));
+        for (int64_t t = t0; t < t1; t++) {
+            float *x = c->x + t * E, *o = c->xn + t * E;
+            for (int64_t i = 0; i < E; i++) x[i] += o[i];
+            rmsnorm(o, x, L->ffn_norm.data, E, hp->norm_eps);
+        }
+        quantize_slots(c, &sf, c->xn, E, t0, t1);
+        smelt_pool_barrier(c->pool);
+        matmul(c, &L->w_gate, sg, n, c->gate, ith, nth);
+        matmul(c, &L->w_up, su, n, c->up, ith, nth);
+        smelt_pool_barrier(c->pool);
+        struct act_slots sd = {0};
+        const int s_d = slot_of(&sd, vdt_of(&L->w_down));
+        for (int64_t t = t0; t < t1; t++) {
+            float *g = c->gate + t * F;
+            const float *u = c->up + t * F;
+            for (int64_t i = 0; i < F; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+        }
+        quantize_slots(c, &sd, c->gate, F, t0, t1);
+        smelt_pool_barrier(c->pool);
+        matmul(c, &L->w_down, s_d, n, c->xn, ith, nth);
+        smelt_pool_barrier(c->pool);
+        for (int64_t t = t0; t < t1; t++) {
+            float *x = c->x + t * E;
+            const float *o = c->xn + t * E;
+            for (int64_t i = 0; i < E; i++) x[i] += o[i];
+        }
+    }
+
+    /* output: normed rows of the entries that want logits, packed */
+    struct act_slots sl = {0};
+    const int s_l = slot_of(&sl, vdt_of(&m->output));
+    int64_t n_out = 0, first = -1;
+    for (int64_t t = 0; t < n; t++)
+        if (c->out_row[t] >= 0) {
+            if (first < 0) first = c->out_row[t];
+            if (t >= t0 && t < t1) {
+                rmsnorm(c->xn + n_out * E, c->x + t * E, m->output_norm.data, E, hp->norm_eps);
+                quantize_slots(c, &sl, c->xn, E, n_out, n_out + 1);
+            }
+            n_out++;
+        }
+    smelt_pool_barrier(c->pool);
+    if (n_out) matmul(c, &m->output, s_l, n_out, c->logits + (size_t)first * hp->n_vocab, ith, nth);
+}
+
+/* Per-sequence lists of visible cells for this chunk. */
+static void build_visibility(struct smelt_ctx *c, const int32_t *seq, int32_t n) {
+    int32_t seqs[SMELT_MAX_SEQ], n_seqs = 0, off = 0;
+    int32_t list_off[SMELT_MAX_SEQ], list_n[SMELT_MAX_SEQ];
+    for (int32_t i = 0; i < n; i++) {
+        int32_t j = 0;
+        while (j < n_seqs && seqs[j] != seq[i]) j++;
+        if (j == n_seqs) {
+            seqs[n_seqs] = seq[i];
+            list_off[n_seqs] = off;
+            int32_t cnt = 0;
+            const uint64_t bit = 1ull << seq[i];
+            for (int32_t cell = 0; cell < c->kv.n_ctx; cell++)
+                if (c->kv.pos[cell] >= 0 && (c->kv.seqs[cell] & bit)) c->vis[off + cnt++] = cell;
+            list_n[n_seqs] = cnt;
+            off += cnt;
+            n_seqs++;
+        }
+        c->vis_off[i] = list_off[j];
+        c->vis_n[i] = list_n[j];
+    }
+}
+
+enum smelt_status smelt_forward_chunk(struct smelt_ctx *c, const int32_t *token, const int32_t *pos,
+                                      const int32_t *seq, int32_t n) {
+    build_visibility(c, seq, n);
+    struct fwd f = {.c = c, .token = token, .pos = pos, .seq = seq, .n = n};
+    smelt_pool_run(c->pool, forward_worker, &f);
+    return SMELT_OK;
+}

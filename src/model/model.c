@@ -1,0 +1,224 @@
+/* Model loading: hyperparameters and weight views from a GGUF file. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "model_internal.h"
+#include "quant/quant.h"
+
+static const char *base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* Read "<arch>.<key>" as u32. */
+static enum smelt_status get_arch_u32(const struct smelt_model *m, const char *key, bool required,
+                                      uint32_t def, uint32_t *out) {
+    char full[256];
+    snprintf(full, sizeof full, "%s.%s", m->arch_name, key);
+    enum smelt_status st = smelt_gguf_get_u32(m->gguf, full, out);
+    if (st == SMELT_ERR_NOT_FOUND) {
+        if (required) return smelt_err(SMELT_ERR_FORMAT, "missing metadata key '%s'", full);
+        *out = def;
+        return SMELT_OK;
+    }
+    return st;
+}
+
+static enum smelt_status get_arch_f32(const struct smelt_model *m, const char *key, bool required, float def,
+                                      float *out) {
+    char full[256];
+    snprintf(full, sizeof full, "%s.%s", m->arch_name, key);
+    enum smelt_status st = smelt_gguf_get_f32(m->gguf, full, out);
+    if (st == SMELT_ERR_NOT_FOUND) {
+        if (required) return smelt_err(SMELT_ERR_FORMAT, "missing metadata key '%s'", full);
+        *out = def;
+        return SMELT_OK;
+    }
+    return st;
+}
+
+/* Bind a weight: check presence, type support and shape [ne0, ne1]. ne1 == 0 for 1-D. */
+static enum smelt_status bind(struct smelt_model *m, struct smelt_weight *w, const char *name, int64_t ne0,
+                              int64_t ne1, bool required) {
+    memset(w, 0, sizeof *w);
+    const struct smelt_gguf_tensor *t = smelt_gguf_find_tensor(m->gguf, name);
+    if (!t) {
+        if (!required) return SMELT_OK;
+        return smelt_err(SMELT_ERR_FORMAT, "missing tensor '%s'", name);
+    }
+    int64_t want1 = ne1 ? ne1 : 1;
+    if (t->ne[0] != ne0 || t->ne[1] != want1 || t->ne[2] != 1 || t->ne[3] != 1)
+        return smelt_err(SMELT_ERR_FORMAT,
+                         "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]", name,
+                         (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
+                         (long long)ne0, (long long)want1);
+    const struct smelt_type_traits *tr = smelt_quant_traits(t->type);
+    if (!tr || !tr->vec_dot)
+        return smelt_err(SMELT_ERR_UNSUPPORTED, "tensor '%s' has type %s, which smelt cannot compute with yet",
+                         name, smelt_type_name(t->type));
+    if (ne1 == 0 && t->type != SMELT_TYPE_F32)
+        return smelt_err(SMELT_ERR_UNSUPPORTED, "tensor '%s': norm/bias weights must be F32, got %s", name,
+                         smelt_type_name(t->type));
+    w->data = t->data;
+    w->type = t->type;
+    w->ne0 = ne0;
+    w->ne1 = want1;
+    w->row_bytes = smelt_quant_row_size(t->type, ne0);
+    return SMELT_OK;
+}
+
+static enum smelt_status load_llama(struct smelt_model *m) {
+    struct smelt_hparams *hp = &m->hp;
+    uint32_t u;
+    enum smelt_status st;
+#define U32(key, req, def, dst)                                          \
+    do {                                                                 \
+        if ((st = get_arch_u32(m, key, req, def, &u)) != SMELT_OK) return st; \
+        if (u > (1u << 30))                                              \
+            return smelt_err(SMELT_ERR_FORMAT, "%s.%s = %u is out of range", m->arch_name, key, u); \
+        dst = (int32_t)u;                                                \
+    } while (0)
+    U32("embedding_length", true, 0, hp->n_embd);
+    U32("block_count", true, 0, hp->n_layer);
+    U32("feed_forward_length", true, 0, hp->n_ff);
+    U32("attention.head_count", true, 0, hp->n_head);
+    U32("attention.head_count_kv", false, (uint32_t)hp->n_head, hp->n_head_kv);
+    U32("context_length", false, 2048, hp->n_ctx_train);
+    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_ff <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0)
+        return smelt_err(SMELT_ERR_FORMAT,
+                         "invalid hyperparameters: n_embd=%d n_layer=%d n_ff=%d n_head=%d n_head_kv=%d",
+                         hp->n_embd, hp->n_layer, hp->n_ff, hp->n_head, hp->n_head_kv);
+    if (hp->n_embd % hp->n_head != 0)
+        return smelt_err(SMELT_ERR_FORMAT, "head count %d does not divide embedding length %d", hp->n_head,
+                         hp->n_embd);
+    if (hp->n_head % hp->n_head_kv != 0)
+        return smelt_err(SMELT_ERR_FORMAT, "KV head count %d does not divide head count %d", hp->n_head_kv,
+                         hp->n_head);
+    U32("attention.key_length", false, (uint32_t)(hp->n_embd / hp->n_head), hp->head_dim);
+    int32_t vdim;
+    U32("attention.value_length", false, (uint32_t)hp->head_dim, vdim);
+    if (vdim != hp->head_dim)
+        return smelt_err(SMELT_ERR_UNSUPPORTED, "key length %d != value length %d", hp->head_dim, vdim);
+    U32("rope.dimension_count", false, (uint32_t)hp->head_dim, hp->n_rot);
+    if (hp->n_rot <= 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2)
+        return smelt_err(SMELT_ERR_FORMAT, "rope.dimension_count %d invalid for head size %d", hp->n_rot,
+                         hp->head_dim);
+    if ((st = get_arch_f32(m, "rope.freq_base", false, 10000.0f, &hp->rope_base))) return st;
+    float fs;
+    if ((st = get_arch_f32(m, "rope.scale_linear", false, 1.0f, &fs))) return st;
+    hp->rope_freq_scale = fs > 0 ? 1.0f / fs : 1.0f;
+    if ((st = get_arch_f32(m, "attention.layer_norm_rms_epsilon", false, 1e-5f, &hp->norm_eps))) return st;
+    if (!(hp->rope_base > 0) || !(hp->norm_eps > 0) || !isfinite(hp->rope_base))
+        return smelt_err(SMELT_ERR_FORMAT, "invalid rope.freq_base %g or rms epsilon %g", hp->rope_base,
+                         hp->norm_eps);
+#undef U32
+    hp->rope_kind = SMELT_ROPE_NORM;
+    hp->n_vocab = smelt_tok_n_vocab(m->tok);
+
+    const int64_t E = hp->n_embd, HD = hp->head_dim, V = hp->n_vocab;
+    if ((st = bind(m, &m->tok_embd, "token_embd.weight", E, V, true))) return st;
+    if ((st = bind(m, &m->output_norm, "output_norm.weight", E, 0, true))) return st;
+    if ((st = bind(m, &m->output, "output.weight", E, V, false))) return st;
+    if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
+
+    m->layers = smelt_calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return SMELT_ERR_NOMEM;
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        struct smelt_layer *L = &m->layers[il];
+        char n[96];
+#define T(field, nm, a, b, req)                                   \
+    do {                                                          \
+        snprintf(n, sizeof n, "blk.%d.%s", il, nm);               \
+        if ((st = bind(m, &L->field, n, a, b, req))) return st;   \
+    } while (0)
+        T(attn_norm, "attn_norm.weight", E, 0, true);
+        T(wq, "attn_q.weight", E, hp->n_head * HD, true);
+        T(wk, "attn_k.weight", E, hp->n_head_kv * HD, true);
+        T(wv, "attn_v.weight", E, hp->n_head_kv * HD, true);
+        T(wo, "attn_output.weight", hp->n_head * HD, E, true);
+        T(bq, "attn_q.bias", hp->n_head * HD, 0, false);
+        T(bk, "attn_k.bias", hp->n_head_kv * HD, 0, false);
+        T(bv, "attn_v.bias", hp->n_head_kv * HD, 0, false);
+        T(ffn_norm, "ffn_norm.weight", E, 0, true);
+        T(w_gate, "ffn_gate.weight", E, hp->n_ff, true);
+        T(w_up, "ffn_up.weight", E, hp->n_ff, true);
+        T(w_down, "ffn_down.weight", hp->n_ff, E, true);
+#undef T
+    }
+    return SMELT_OK;
+}
+
+enum smelt_status smelt_model_load(const char *path, struct smelt_model **out) {
+    *out = NULL;
+    enum smelt_status st;
+    struct smelt_model *m = smelt_calloc(1, sizeof *m);
+    if (!m) return SMELT_ERR_NOMEM;
+    smelt_kernels_init();
+    if ((st = smelt_gguf_open(path, &m->gguf))) goto fail_noprefix;
+    m->path = smelt_strdup(path);
+    if (!m->path) { st = SMELT_ERR_NOMEM; goto fail; }
+    const char *s;
+    size_t len;
+    if ((st = smelt_gguf_get_str(m->gguf, "general.architecture", &s, &len))) {
+        if (st == SMELT_ERR_NOT_FOUND) st = smelt_err(SMELT_ERR_FORMAT, "missing key general.architecture");
+        goto fail;
+    }
+    m->arch_name = smelt_strdup(s);
+    if (smelt_gguf_get_str(m->gguf, "general.name", &s, &len) == SMELT_OK) m->name = smelt_strdup(s);
+    else m->name = smelt_strdup(base_name(path));
+    if (!m->arch_name || !m->name) { st = SMELT_ERR_NOMEM; goto fail; }
+    if (smelt_gguf_get_str(m->gguf, "tokenizer.chat_template", &s, &len) == SMELT_OK) {
+        m->chat_template = smelt_strdup(s);
+        if (!m->chat_template) { st = SMELT_ERR_NOMEM; goto fail; }
+    }
+
+    if ((st = smelt_tok_from_gguf(m->gguf, &m->tok))) goto fail;
+
+    if (!strcmp(m->arch_name, "llama")) {
+        m->hp.arch = SMELT_ARCH_LLAMA;
+        if ((st = load_llama(m))) goto fail;
+    } else {
+        st = smelt_err(SMELT_ERR_UNSUPPORTED, "unknown or unsupported architecture '%s' (supported: llama)",
+                       m->arch_name);
+        goto fail;
+    }
+    for (int64_t i = 0; i < smelt_gguf_n_tensors(m->gguf); i++) {
+        const struct smelt_gguf_tensor *t = smelt_gguf_tensor(m->gguf, i);
+        m->n_params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+        m->size_bytes += t->nbytes;
+    }
+    *out = m;
+    return SMELT_OK;
+fail:
+    smelt_err_prefix(st, "%s", path);
+fail_noprefix:
+    smelt_model_free(m);
+    return st;
+}
+
+void smelt_model_free(struct smelt_model *m) {
+    if (!m) return;
+    free(m->layers);
+    smelt_tok_free(m->tok);
+    smelt_gguf_free(m->gguf);
+    free(m->chat_template);
+    free(m->arch_name);
+    free(m->name);
+    free(m->path);
+    free(m);
+}
+
+const char *smelt_model_arch(const struct smelt_model *m) { return m->arch_name; }
+const char *smelt_model_name(const struct smelt_model *m) { return m->name; }
+const struct smelt_tok *smelt_model_tok(const struct smelt_model *m) { return m->tok; }
+const struct smelt_gguf *smelt_model_gguf(const struct smelt_model *m) { return m->gguf; }
+const char *smelt_model_chat_template(const struct smelt_model *m) { return m->chat_template; }
+int32_t smelt_model_n_vocab(const struct smelt_model *m) { return m->hp.n_vocab; }
+int32_t smelt_model_n_ctx_train(const struct smelt_model *m) { return m->hp.n_ctx_train; }
+int32_t smelt_model_n_embd(const struct smelt_model *m) { return m->hp.n_embd; }
+int32_t smelt_model_n_layer(const struct smelt_model *m) { return m->hp.n_layer; }
+uint64_t smelt_model_n_params(const struct smelt_model *m) { return m->n_params; }
+uint64_t smelt_model_size_bytes(const struct smelt_model *m) { return m->size_bytes; }

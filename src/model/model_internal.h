@@ -1,0 +1,133 @@
+/* Internal model structures: hyperparameters (settings), weights (views into the
+ * mapped GGUF) and the context's working state. */
+#ifndef SMELT_MODEL_INTERNAL_H
+#define SMELT_MODEL_INTERNAL_H
+
+#include <stdint.h>
+
+#include "base/pool.h"
+#include "smelt/model.h"
+
+enum smelt_arch { SMELT_ARCH_LLAMA = 0 };
+
+enum smelt_rope_kind { SMELT_ROPE_NORM = 0, SMELT_ROPE_NEOX = 2 };
+
+/* A weight: a view of one GGUF tensor. */
+struct smelt_weight {
+    const void *data;
+    uint32_t type;   /* enum smelt_type */
+    int64_t ne0;     /* row length (input dim) */
+    int64_t ne1;     /* rows (output dim) */
+    size_t row_bytes;
+};
+
+struct smelt_hparams {
+    enum smelt_arch arch;
+    int32_t n_vocab;
+    int32_t n_ctx_train;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim;     /* key/value head size */
+    int32_t n_ff;
+    int32_t n_rot;        /* rotary dims (<= head_dim) */
+    float rope_base;
+    float rope_freq_scale;
+    enum smelt_rope_kind rope_kind;
+    float norm_eps;
+};
+
+struct smelt_layer {
+    struct smelt_weight attn_norm; /* [n_embd] f32 */
+    struct smelt_weight wq;        /* [n_embd] -> [n_head*head_dim] */
+    struct smelt_weight wk;        /* [n_embd] -> [n_head_kv*head_dim] */
+    struct smelt_weight wv;        /* [n_embd] -> [n_head_kv*head_dim] */
+    struct smelt_weight wo;        /* [n_head*head_dim] -> [n_embd] */
+    struct smelt_weight bq, bk, bv; /* optional biases (data NULL when absent) */
+    struct smelt_weight ffn_norm;  /* [n_embd] f32 */
+    struct smelt_weight w_gate;    /* [n_embd] -> [n_ff] */
+    struct smelt_weight w_up;      /* [n_embd] -> [n_ff] */
+    struct smelt_weight w_down;    /* [n_ff] -> [n_embd] */
+};
+
+struct smelt_model {
+    char *path;
+    char *name;
+    char *arch_name;
+    struct smelt_gguf *gguf;
+    struct smelt_tok *tok;
+    char *chat_template;
+    struct smelt_hparams hp;
+    struct smelt_weight tok_embd;    /* [n_vocab] rows of [n_embd] */
+    struct smelt_weight output_norm; /* [n_embd] f32 */
+    struct smelt_weight output;      /* [n_vocab] rows of [n_embd]; = tok_embd when tied */
+    struct smelt_layer *layers;      /* [n_layer] */
+    uint64_t n_params;
+    uint64_t size_bytes;
+};
+
+/* KV cache: n_ctx cells; cell c holds one position for the sequences in seqs. */
+struct smelt_kv {
+    int32_t n_ctx;
+    int32_t n_used;
+    int32_t head;          /* where the search for a free cell starts */
+    int32_t *pos;          /* [n_ctx] position, -1 = free */
+    uint64_t *seqs;        /* [n_ctx] bitmask of sequence ids */
+    uint16_t *k;           /* [n_layer][n_ctx][n_head_kv*head_dim] f16 */
+    uint16_t *v;           /* [n_layer][n_ctx][n_head_kv*head_dim] f16 */
+    size_t layer_stride;   /* elements per layer = n_ctx*n_head_kv*head_dim */
+};
+
+#define SMELT_XQ_SLOTS 3
+
+struct smelt_ctx {
+    const struct smelt_model *model;
+    struct smelt_ctx_params params;
+    struct smelt_pool *pool;
+    struct smelt_kv kv;
+
+    /* working state for one forward chunk of up to n_batch tokens */
+    float *x;        /* [n_batch][n_embd] residual stream */
+    float *xn;       /* [n_batch][n_embd] normed input */
+    float *q;        /* [n_batch][n_head*head_dim] */
+    float *k;        /* [n_batch][n_head_kv*head_dim] */
+    float *v;        /* [n_batch][n_head_kv*head_dim] */
+    float *att;      /* [n_batch][n_head*head_dim] attention output */
+    float *gate;     /* [n_batch][n_ff] */
+    float *up;       /* [n_batch][n_ff] */
+    float *rope_cs;  /* [n_batch][n_rot] cos,sin pairs per token */
+    void *xq[SMELT_XQ_SLOTS];     /* activations converted to up to 3 vec_dot_types: [n_batch][xq_row] */
+    size_t xq_row;
+    float *scores;   /* [n_threads][n_ctx] attention scores */
+    uint16_t *qh;    /* [n_threads][head_dim] query rounded to f16 */
+    int32_t *cell_of;   /* [n_batch] KV cell of each chunk entry */
+    int32_t *vis;       /* [n_seq_in_chunk][n_ctx] cells visible to each sequence of the chunk */
+    int32_t *vis_n;     /* [n_batch] length of the entry's sequence list */
+    int32_t *vis_off;   /* [n_batch] offset of the entry's sequence list in vis */
+    int32_t *out_row;   /* [n_batch] logits row of each chunk entry, -1 if none */
+
+    /* outputs */
+    float *logits;      /* [out_cap][n_vocab] */
+    int32_t out_cap;
+    int32_t *out_index; /* [n_entries] row in logits of entry i, -1 if none */
+    int32_t out_index_cap;
+    int32_t n_entries;  /* entries of the last successful decode */
+};
+
+/* kv.c */
+enum smelt_status smelt_kv_init(struct smelt_kv *kv, const struct smelt_hparams *hp, int32_t n_ctx);
+void smelt_kv_free(struct smelt_kv *kv);
+/* Find cells for a chunk of tokens and fill cell_of; on failure nothing changes. */
+enum smelt_status smelt_kv_alloc(struct smelt_kv *kv, const int32_t *pos, const int32_t *seq, int32_t n,
+                                 int32_t *cell_of);
+/* Release the cells of a chunk (rollback on error). */
+void smelt_kv_release(struct smelt_kv *kv, const int32_t *cell_of, int32_t n, const int32_t *seq);
+
+/* forward for one chunk (tokens already validated, cells allocated). */
+/* Forward pass for one chunk of n <= n_batch entries whose KV cells are in
+ * c->cell_of and logits rows in c->out_row. Allocates nothing. */
+enum smelt_status smelt_forward_chunk(struct smelt_ctx *c, const int32_t *token, const int32_t *pos,
+                                      const int32_t *seq, int32_t n);
+
+#endif
