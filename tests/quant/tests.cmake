@@ -10,3 +10,10 @@ add_test(NAME quant_isa_force_ref COMMAND test_quant isa ref)
 set_tests_properties(quant_isa_force_ref PROPERTIES ENVIRONMENT "SMELT_FORCE_REF=1")
 add_test(NAME quant_isa_generic COMMAND test_quant isa generic)
 set_tests_properties(quant_isa_generic PROPERTIES ENVIRONMENT "SMELT_ISA=generic")
+
+# Golden files from tests/quant/make_golden.py (gguf python = llama.cpp reference quantizers).
+smelt_add_test_exe(test_quant_golden ${CMAKE_CURRENT_LIST_DIR}/test_quant_golden.c)
+add_test(NAME quant_golden COMMAND test_quant_golden quant ${CMAKE_CURRENT_LIST_DIR}/golden)
+add_test(NAME quant_golden_model COMMAND test_quant_golden model ${CMAKE_CURRENT_LIST_DIR}/golden
+         ${SMELT_MODEL_DIR}/SmolLM2-135M-Instruct.Q4_1.gguf)
+set_tests_properties(quant_golden_model PROPERTIES SKIP_RETURN_CODE 77)
