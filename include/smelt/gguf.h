@@ -134,7 +134,7 @@ int64_t smelt_gguf_find_key(const struct smelt_gguf *g, const char *key);
  * has a type that cannot be converted. Integer getters accept any integer value
  * type whose value fits in the requested type (and reject others, e.g. a
  * negative value for an unsigned getter). get_f32 accepts FLOAT32/FLOAT64 and
- * integers. */
+ * integers (a finite f64 beyond the f32 range is refused). */
 enum smelt_status smelt_gguf_get_u32(const struct smelt_gguf *g, const char *key, uint32_t *out);
 enum smelt_status smelt_gguf_get_i64(const struct smelt_gguf *g, const char *key, int64_t *out);
 enum smelt_status smelt_gguf_get_u64(const struct smelt_gguf *g, const char *key, uint64_t *out);

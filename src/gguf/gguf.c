@@ -15,6 +15,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
+#include <math.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -900,7 +902,15 @@ enum smelt_status smelt_gguf_get_f32(const struct smelt_gguf *g, const char *key
     const struct gkv *kv;
     enum smelt_status s = lookup(g, key, &kv);
     if (s) return s;
-    if (kv->type == SMELT_GGUF_FLOAT32 || kv->type == SMELT_GGUF_FLOAT64) *out = (float)kv->v.f;
+    if (kv->type == SMELT_GGUF_FLOAT32) *out = (float)kv->v.f;
+    else if (kv->type == SMELT_GGUF_FLOAT64) {
+        /* converting an out-of-range double to float is undefined behaviour */
+        if (kv->v.f == kv->v.f && (kv->v.f > FLT_MAX || kv->v.f < -FLT_MAX) && kv->v.f != INFINITY &&
+            kv->v.f != -INFINITY)
+            return smelt_err(SMELT_ERR_FORMAT, "%s: offset %zu: key '%s' = %g does not fit in f32", g->file, kv->at,
+                             key, kv->v.f);
+        *out = (float)kv->v.f;
+    }
     else if (is_unsigned_vt(kv->type)) *out = (float)kv->v.u;
     else if (is_signed_vt(kv->type)) *out = (float)kv->v.i;
     else return wrong_type(g, kv, "a number (f32, f64 or integer)");

@@ -239,5 +239,24 @@ int main(void) {
     smelt_gguf_free(g);
     free(w.p);
     smelt_gguf_free(NULL);
+
+    /* f64 values: in range, infinite, NaN, and too large for f32 */
+    memset(&w, 0, sizeof w);
+    gw_header(&w, 3, 0, 4);
+    gw_key(&w, "ok", SMELT_GGUF_FLOAT64); gw_f64(&w, -0.25);
+    gw_key(&w, "inf", SMELT_GGUF_FLOAT64); gw_f64(&w, -INFINITY);
+    gw_key(&w, "nan", SMELT_GGUF_FLOAT64); gw_f64(&w, NAN);
+    gw_key(&w, "big", SMELT_GGUF_FLOAT64); gw_f64(&w, 1e300);
+    CHECKF(smelt_gguf_open_memory(w.p, w.n, "f64.gguf", &g) == SMELT_OK, "%s", smelt_last_error());
+    if (g) {
+        float f;
+        CHECK(smelt_gguf_get_f32(g, "ok", &f) == SMELT_OK && f == -0.25f);
+        CHECK(smelt_gguf_get_f32(g, "inf", &f) == SMELT_OK && isinf(f) && f < 0);
+        CHECK(smelt_gguf_get_f32(g, "nan", &f) == SMELT_OK && isnan(f));
+        CHECK(smelt_gguf_get_f32(g, "big", &f) == SMELT_ERR_FORMAT && f == 0);
+        CHECK(strstr(smelt_last_error(), "big") != NULL);
+    }
+    smelt_gguf_free(g);
+    free(w.p);
     return CHECK_EXIT();
 }
