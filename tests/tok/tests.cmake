@@ -7,3 +7,8 @@ foreach(v gpt-2 starcoder falcon mpt refact deepseek-coder deepseek-llm llama-sp
 endforeach()
 add_test(NAME tok_vocab_bert-bge_refused
          COMMAND test_tok_vocab --refuse ${SMELT_SHARED_DIR}/testdata/vocab/ggml-vocab-bert-bge.gguf)
+
+# Invalid UTF-8, streaming detokenizer, ~100 KB texts, metadata validation.
+smelt_add_test_exe(test_tok_misc ${CMAKE_CURRENT_LIST_DIR}/test_tok_misc.c)
+add_test(NAME tok_misc
+         COMMAND test_tok_misc ${SMELT_SHARED_DIR}/testdata/vocab ${CMAKE_CURRENT_LIST_DIR}/corpus.txt)
