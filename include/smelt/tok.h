@@ -76,8 +76,13 @@ enum smelt_status smelt_tok_encode(const struct smelt_tok *t, const char *text, 
 enum smelt_status smelt_tok_piece(const struct smelt_tok *t, int32_t id, bool special, char *buf,
                                   size_t cap, size_t *len);
 
-/* Decode a whole sequence to a malloc'ed NUL-terminated string. Invalid UTF-8
- * produced by the token bytes is kept as-is (this is a byte-exact join). */
+/* Decode a whole sequence to a malloc'ed NUL-terminated string: the join of
+ * the pieces (smelt_tok_piece), except that, as in llama.cpp's detokenizer,
+ * one leading space of the first piece is dropped when the vocabulary prepends
+ * a space while encoding (SentencePiece with add_space_prefix), so that
+ * decode(encode(x, add_special=false)) == x. Invalid UTF-8 produced by the
+ * token bytes is kept as-is. llama.cpp's clean_up_tokenization_spaces
+ * rewriting (" ." -> ".") is not applied. */
 enum smelt_status smelt_tok_decode(const struct smelt_tok *t, const int32_t *ids, size_t n,
                                    bool special, char **out, size_t *len);
 
