@@ -116,7 +116,6 @@ bool smelt_kernels_probe(const struct smelt_kernel_set *ks) {
         xa[i] = ((float)(probe_rng(&s) % 20001) - 10000.0f) * 1e-4f;
         xb[i] = ((float)(probe_rng(&s) % 20001) - 10000.0f) * 3e-4f;
     }
-    xa[5] = 0.5f * 127.0f / 127.0f; /* a value landing on .5 after scaling is likely somewhere */
     for (uint32_t t = 0; t < SMELT_TYPE_COUNT; t++) {
         const struct smelt_type_traits *tr = smelt_quant_traits_raw(t);
         if (!tr) continue;
