@@ -9,6 +9,19 @@
  * Log-probabilities reported are those of the model's distribution: log
  * softmax of the raw logits (before penalties and temperature).
  *
+ * Exact semantics (llama.cpp's): repetition penalty on every token in the last
+ * repeat_last_n accepted tokens: logit <= 0 ? logit * pen : logit / pen;
+ * then logit -= presence * (count > 0) + frequency * count (OpenAI). top-k
+ * keeps the k largest (ties to the lower id); top-p keeps the shortest
+ * prefix (by descending logit) of the softmax over the survivors whose
+ * cumulative probability reaches top_p; min-p keeps logits >= max + log(min_p);
+ * temperature divides the surviving logits before the draw.
+ * Non-finite logits: NaN counts as -inf and is never chosen while anything else
+ * is available; +inf as the largest float. If every logit is -inf/NaN the
+ * lowest id that is not NaN is returned (0 if all are NaN); nothing crashes.
+ * Cost: O(n_vocab) per call plus O(n_vocab log top_k) for selection; sampling
+ * allocates nothing (buffers are sized in smelt_sampler_new).
+ *
  * Ownership: the sampler owns its buffers; it does not keep the logits pointer.
  */
 #ifndef SMELT_SAMPLE_H
@@ -56,7 +69,8 @@ struct smelt_token_logprobs {
 };
 
 struct smelt_sampler;
-/* Invalid parameters (negative temp is fine = greedy; top_p outside (0,1],
+/* Invalid parameters (negative temp is fine = greedy; top_p outside (0,1], NaN temp,
+ * repeat_penalty <= 0, repeat_last_n < -1, non-finite presence/frequency penalties,
  * min_p outside [0,1], n_logprobs out of range, n_vocab <= 0) -> SMELT_ERR_INVALID_ARG. */
 enum smelt_status smelt_sampler_new(const struct smelt_sampler_params *p, int32_t n_vocab,
                                     struct smelt_sampler **out);
@@ -66,7 +80,8 @@ uint64_t smelt_sampler_seed(const struct smelt_sampler *s);
 /* Sample a token from logits[n_vocab]. lp may be NULL. Does not modify logits.
  * Does not record the token in the history: call smelt_sampler_accept for that. */
 int32_t smelt_sampler_sample(struct smelt_sampler *s, const float *logits, struct smelt_token_logprobs *lp);
-/* Record a token (prompt or generated) in the penalty history. */
+/* Record a token (prompt or generated) in the penalty history. Ids outside
+ * [0, n_vocab) are ignored. No-op when no penalty is enabled. */
 void smelt_sampler_accept(struct smelt_sampler *s, int32_t token);
 /* Forget the history and reseed with the original seed. */
 void smelt_sampler_reset(struct smelt_sampler *s);
@@ -75,7 +90,13 @@ void smelt_sampler_reset(struct smelt_sampler *s);
  * Streaming matcher: feed generated text; it returns how many bytes can be
  * emitted safely (text that cannot be the start of a stop string) and whether a
  * stop string was hit (then the emitted text excludes the stop string and
- * everything after it). */
+ * everything after it).
+ * Only the longest suffix that is a proper prefix of some stop string is held
+ * back. When several stop strings match, the one that ends first wins (ties:
+ * the longer one), so the result does not depend on how the text is split into
+ * pushes. After a match every push returns true and emits nothing. Empty or
+ * NULL stop strings -> SMELT_ERR_INVALID_ARG; n_stops == 0 passes text through.
+ * The stop strings are copied. */
 struct smelt_stop;
 enum smelt_status smelt_stop_new(const char *const *stops, size_t n_stops, struct smelt_stop **out);
 void smelt_stop_free(struct smelt_stop *s);

@@ -431,11 +431,39 @@ int32_t smelt_sampler_sample(struct smelt_sampler *s, const float *logits, struc
             if (c) n = c;
         }
     } else if (use_top_p) {
-        /* No top-k: find the nucleus by selecting a growing sorted prefix. */
+        /* No top-k. A histogram of the probability mass by distance below the
+         * maximum (1/8 nat buckets) predicts how many tokens the nucleus
+         * needs; one partial selection of that many (plus a bucket of margin)
+         * is then cut exactly. If rounding makes it fall short, widen. */
+        enum { NB = 256 };
+        double bmass[NB];
+        size_t bcnt[NB];
+        for (int b = 0; b < NB; b++) {
+            bmass[b] = 0.0;
+            bcnt[b] = 0;
+        }
         double z = 0.0;
-        for (size_t i = 0; i < nv; i++) z += (double)expf(s->work[i] - m);
+        for (size_t i = 0; i < nv; i++) {
+            float d = m - s->work[i];
+            if (!(d < 1e30f)) continue; /* -inf: no mass */
+            double e = (double)expf(-d);
+            int b = d < (float)(NB - 1) / 8.0f ? (int)(d * 8.0f) : NB - 1;
+            bmass[b] += e;
+            bcnt[b]++;
+            z += e;
+        }
         const double target = (double)p->top_p * z;
-        size_t k = 64;
+        size_t k = 0;
+        double cum = 0.0;
+        for (int b = 0; b < NB; b++) {
+            cum += bmass[b];
+            k += bcnt[b];
+            if (cum >= target) {
+                if (b + 1 < NB) k += bcnt[b + 1];
+                break;
+            }
+        }
+        if (k < 64) k = 64;
         for (;;) {
             if (k >= n_live) k = n_live;
             n = select_top(s->work, nv, k, cx, ci);
