@@ -60,8 +60,8 @@ static int slot_of(struct act_slots *s, uint32_t vdt) {
 static void quantize_slots(struct smelt_ctx *c, const struct act_slots *s, const float *x, int64_t K, int64_t t0,
                            int64_t t1) {
     for (int i = 0; i < s->n; i++)
-        if (t1 > t0)
-            smelt_quantize_rows(x + t0 * K, t1 - t0, K, s->type[i], (char *)c->xq[i] + (size_t)t0 * c->xq_row);
+        for (int64_t t = t0; t < t1; t++) /* row stride xq_row, not the packed row size */
+            smelt_quantize_rows(x + t * K, 1, K, s->type[i], (char *)c->xq[i] + (size_t)t * c->xq_row);
 }
 
 static void matmul(struct smelt_ctx *c, const struct smelt_weight *w, int slot, int64_t n_tok, float *y, int ith,

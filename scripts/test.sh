@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Build and run every test: the release build's ctest suite, then the whole
+# suite again under AddressSanitizer + UndefinedBehaviorSanitizer, then a short
+# libFuzzer run of every fuzz target. Installs what it needs via setup.sh.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh
+
+JOBS="${JOBS:-$(nproc)}"
+echo "== release build: ctest"
+ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900
+
+echo "== ASan+UBSan build: ctest"
+CC=clang cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMELT_SANITIZE=ON \
+    -DSMELT_FUZZ=ON >/dev/null
+ninja -C build-asan
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$JOBS" --timeout 1800
+
+echo "== fuzz smoke (${FUZZ_SECONDS:-30} s per target)"
+for f in build-asan/tests/fuzz_*; do
+    [ -x "$f" ] || continue
+    name=$(basename "$f")
+    case "$name" in *_replay) continue ;; esac
+    corpus="tests/fuzz/corpus/${name#fuzz_}"
+    work=$(mktemp -d)
+    [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null || true
+    "$f" -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=0 "$work" >/dev/null 2>"$work.log" || {
+        echo "fuzzer $name found a crash:"; tail -40 "$work.log"; exit 1; }
+    echo "$name: ok"
+    rm -rf "$work" "$work.log"
+done
+echo "all tests passed"

@@ -1,0 +1,9 @@
+# Model tests: llama.cpp oracle goldens (scripts/golden_model.py) and API invariants.
+smelt_add_test_exe(test_model ${CMAKE_CURRENT_LIST_DIR}/test_model.c)
+set(_smol ${SMELT_MODEL_DIR}/SmolLM2-135M-Instruct.Q4_1.gguf)
+set(_smol_g ${CMAKE_CURRENT_LIST_DIR}/golden/smollm2-135m)
+add_test(NAME model_smollm2_tf COMMAND test_model tf ${_smol} ${_smol_g})
+add_test(NAME model_smollm2_greedy COMMAND test_model greedy ${_smol} ${_smol_g})
+add_test(NAME model_smollm2_ppl COMMAND test_model ppl ${_smol} ${_smol_g} ${CMAKE_SOURCE_DIR}/tests/data/gpl3.txt)
+add_test(NAME model_batch_vs_alone COMMAND test_model batch ${_smol})
+add_test(NAME model_kv_rm_cp COMMAND test_model kvrm ${_smol})
