@@ -14,6 +14,7 @@
 #include "gguf/gguf_build.h"
 #include "smelt/gguf.h"
 #include "smelt/tok.h"
+#include "tok/tok_internal.h"
 #include "tok_util.h"
 
 static const char *g_vocab_dir;
@@ -343,6 +344,61 @@ static void test_validation(void) {
     }
 }
 
+/* every pre-tokenizer regex set compiles; spot checks of the splits */
+struct words {
+    char buf[1024];
+    size_t n;
+};
+static enum smelt_status collect(const char *w, size_t n, void *ud) {
+    struct words *ws = ud;
+    if (ws->n + n + 1 < sizeof ws->buf) {
+        memcpy(ws->buf + ws->n, w, n);
+        ws->n += n;
+        ws->buf[ws->n++] = '|';
+        ws->buf[ws->n] = 0;
+    }
+    return SMELT_OK;
+}
+
+static void test_pretok(void) {
+    static const char *names[] = {"default", "llama3", "llama-bpe", "dbrx", "glm4", "deepseek-llm", "deepseek-coder",
+                                  "deepseek-v3", "falcon", "mpt", "olmo", "gpt-2", "phi-2", "starcoder", "refact",
+                                  "command-r", "smollm", "qwen2", "stablelm2", "gpt-4o", "llama4", "tekken",
+                                  "poro-chat", "bloom", "viking", "exaone", "chatglm-bpe"};
+    static const struct {
+        const char *pre, *text, *want;
+    } splits[] = {
+        {"llama3", "Hello world 12345 don't\n\n  x", "Hello| world| |123|45| don|'t|\n\n| | x|"},
+        {"qwen2", "ab 12 CD's", "ab| |1|2| CD|'s|"},
+        {"gpt-2", "Hello world 12345 don't  x", "Hello| world| 12345| don|'t| | x|"},
+        {"smollm", "abc 123 x", "abc| |1|2|3| x|"},
+        {"gpt-4o", "HelloWorld ABCdef 1234", "Hello|World| ABCdef| |123|4|"},
+        {"tekken", "HelloWorld 12", "Hello|World| |1|2|"},
+        {"deepseek-llm", "ab  \n", "ab|  |\n|"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        struct tok_pretok *p = NULL;
+        bool im, cs = true, bn;
+        int ab;
+        enum smelt_status st = tok_pretok_new(names[i], &p, &im, &cs, &ab, &bn);
+        CHECKF(st == SMELT_OK, "pre-tokenizer %s: %s", names[i], smelt_last_error());
+        tok_pretok_free(p);
+    }
+    struct tok_pretok *p = NULL;
+    bool im, cs = true, bn;
+    int ab;
+    CHECK(tok_pretok_new("no-such-pre", &p, &im, &cs, &ab, &bn) == SMELT_ERR_UNSUPPORTED && p == NULL);
+    CHECK(strstr(smelt_last_error(), "no-such-pre") != NULL);
+    for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
+        CHECK(tok_pretok_new(splits[i].pre, &p, &im, &cs, &ab, &bn) == SMELT_OK);
+        struct words ws = {{0}, 0};
+        CHECK(tok_pretok_split(p, splits[i].text, strlen(splits[i].text), collect, &ws) == SMELT_OK);
+        CHECKF(strcmp(ws.buf, splits[i].want) == 0, "%s: '%s' -> '%s', want '%s'", splits[i].pre, splits[i].text, ws.buf,
+               splits[i].want);
+        tok_pretok_free(p);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s VOCAB_DIR CORPUS\n", argv[0]);
@@ -369,6 +425,7 @@ int main(int argc, char **argv) {
     test_large(bpe, corpus, corpus_len, "gpt-2");
     test_large(spm, corpus, corpus_len, "llama-spm");
     test_validation();
+    test_pretok();
 
     /* EOG and special ids of real vocabularies */
     CHECK(smelt_tok_is_eog(bpe, 50256) && smelt_tok_eos(bpe) == 50256);
