@@ -86,7 +86,7 @@ static enum smelt_status partition(const struct smelt_tok *t, const char *text, 
                 found[n_found++] = id;
             }
         }
-        qsort_r(found, n_found, sizeof *found, cmp_by_len_then_id, (void *)t);
+        if (n_found > 1) qsort_r(found, n_found, sizeof *found, cmp_by_len_then_id, (void *)t);
     }
 
     for (size_t k = 0; k < n_found; k++) {
