@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -216,15 +217,17 @@ static void pool_free(struct pool *pl) {
 
 /* ----------------------------------------------------------- name index -- */
 
-/* Open addressing over item indices (slot value = index + 1, 0 = empty). */
+/* Open addressing over item indices (slot value = index + 1, 0 = empty). The
+ * hash is seeded per object so crafted names cannot be made to collide. */
 struct name_index {
     uint32_t *slots;
     size_t mask;
+    uint64_t seed;
 };
 
-static uint64_t hash_bytes(const void *p, size_t n) {
+static uint64_t hash_bytes(uint64_t seed, const void *p, size_t n) {
     const uint8_t *b = p;
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 1469598103934665603ull ^ seed;
     for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
     return h;
 }
@@ -235,6 +238,9 @@ static enum smelt_status index_init(struct name_index *ix, size_t n) {
     ix->slots = smelt_calloc(cap, sizeof *ix->slots);
     if (!ix->slots) return SMELT_ERR_NOMEM;
     ix->mask = cap - 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ix->seed = ((uint64_t)(uintptr_t)ix ^ (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull) | 1;
     return SMELT_OK;
 }
 
@@ -278,7 +284,7 @@ static int64_t index_find(const struct name_index *ix, const void *name, size_t 
                           const char *(*name_of)(const struct smelt_gguf *, uint32_t, size_t *),
                           const struct smelt_gguf *g) {
     if (!ix->slots) return -1;
-    size_t h = (size_t)hash_bytes(name, len) & ix->mask;
+    size_t h = (size_t)hash_bytes(ix->seed, name, len) & ix->mask;
     for (;;) {
         uint32_t s = ix->slots[h];
         if (!s) return -1;
@@ -290,7 +296,7 @@ static int64_t index_find(const struct name_index *ix, const void *name, size_t 
 }
 
 static void index_put(struct name_index *ix, const void *name, size_t len, uint32_t idx) {
-    size_t h = (size_t)hash_bytes(name, len) & ix->mask;
+    size_t h = (size_t)hash_bytes(ix->seed, name, len) & ix->mask;
     while (ix->slots[h]) h = (h + 1) & ix->mask;
     ix->slots[h] = idx + 1;
 }

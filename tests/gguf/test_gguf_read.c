@@ -240,6 +240,44 @@ int main(void) {
     free(w.p);
     smelt_gguf_free(NULL);
 
+    /* many keys and tensors: every one is found through the name index */
+    {
+        enum { NK = 50000, NT = 5000 };
+        char name[64];
+        memset(&w, 0, sizeof w);
+        gw_header(&w, 3, NT, NK);
+        for (int i = 0; i < NK; i++) {
+            snprintf(name, sizeof name, "key.%d", i);
+            gw_key(&w, name, SMELT_GGUF_INT32);
+            gw_u32(&w, (uint32_t)i);
+        }
+        for (int i = 0; i < NT; i++) {
+            snprintf(name, sizeof name, "blk.%d.weight", i);
+            gw_str(&w, name);
+            gw_u32(&w, 1);
+            gw_u64(&w, 3);
+            gw_u32(&w, SMELT_TYPE_F32);
+            gw_u64(&w, (uint64_t)i * 32);
+        }
+        gw_pad(&w, 32);
+        for (int i = 0; i < NT * 32; i++) gw_u8(&w, 0);
+        CHECKF(smelt_gguf_open_memory(w.p, w.n, "many.gguf", &g) == SMELT_OK, "%s", smelt_last_error());
+        int bad = 0;
+        for (int i = 0; g && i < NK; i++) {
+            snprintf(name, sizeof name, "key.%d", i);
+            int64_t v;
+            bad += smelt_gguf_find_key(g, name) != i || smelt_gguf_get_i64(g, name, &v) != SMELT_OK || v != i;
+        }
+        for (int i = 0; g && i < NT; i++) {
+            snprintf(name, sizeof name, "blk.%d.weight", i);
+            bad += smelt_gguf_find_tensor(g, name) != smelt_gguf_tensor(g, i);
+        }
+        CHECK(g && bad == 0);
+        CHECK(smelt_gguf_find_key(g, "key.50000") == -1);
+        smelt_gguf_free(g);
+        free(w.p);
+    }
+
     /* f64 values: in range, infinite, NaN, and too large for f32 */
     memset(&w, 0, sizeof w);
     gw_header(&w, 3, 0, 4);
