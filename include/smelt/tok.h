@@ -111,12 +111,32 @@ struct smelt_tmpl;
 /* Parse a template; syntax errors -> SMELT_ERR_FORMAT with line/column. */
 enum smelt_status smelt_tmpl_parse(const char *src, size_t len, struct smelt_tmpl **out);
 void smelt_tmpl_free(struct smelt_tmpl *t);
-/* Render with variables: messages, add_generation_prompt, bos_token, eos_token.
- * Template runtime errors (raise_exception, type errors) -> SMELT_ERR_FORMAT.
- * *out malloc'ed, NUL-terminated. */
+/* Render with variables: messages (a list of {role, content}; content NULL
+ * renders as None), add_generation_prompt, bos_token, eos_token (NULL: left
+ * undefined). Template runtime errors (raise_exception -- its message is kept
+ * in smelt_last_error() --, type errors, undefined access) -> SMELT_ERR_FORMAT;
+ * a resource cap (output 32 MiB, memory, evaluation steps, macro recursion)
+ * -> SMELT_ERR_RANGE or SMELT_ERR_NOMEM. Invalid UTF-8 in any input string
+ * -> SMELT_ERR_FORMAT. *out malloc'ed (caller frees), NUL-terminated; *len
+ * (if len != NULL) its length (authoritative: a template can print a NUL with
+ * '\0'). The template may be shared between threads.
+ *
+ * Semantics are those of Hugging Face transformers' apply_chat_template:
+ * `tojson` is json.dumps(x, ensure_ascii=False) (keys unsorted, no HTML
+ * escaping; options ensure_ascii, indent, separators, sort_keys); break and
+ * continue are available; {% generation %} blocks render their body;
+ * strftime_now is not provided. */
 enum smelt_status smelt_tmpl_render(const struct smelt_tmpl *t, const struct smelt_chat_msg *msgs,
                                     size_t n_msgs, bool add_generation_prompt, const char *bos_token,
                                     const char *eos_token, char **out, size_t *len);
+
+/* Render with an arbitrary context: `json` (json_len bytes) is a JSON object
+ * whose keys become the template's variables (messages with tool_calls,
+ * tools, add_generation_prompt, bos_token, ...). JSON numbers without a
+ * fractional part become integers. Errors as smelt_tmpl_render, plus
+ * SMELT_ERR_FORMAT for invalid JSON or a non-object root. */
+enum smelt_status smelt_tmpl_render_json(const struct smelt_tmpl *t, const char *json,
+                                         size_t json_len, char **out, size_t *len);
 
 #ifdef __cplusplus
 }

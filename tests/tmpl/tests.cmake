@@ -1,0 +1,12 @@
+# Chat templates: the C engine against Python jinja2 (transformers' settings).
+smelt_add_test_exe(tmpl_render ${CMAKE_CURRENT_LIST_DIR}/tmpl_render.c)
+add_test(NAME tmpl_jinja2_oracle
+         COMMAND ${SMELT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/test_oracle.py $<TARGET_FILE:tmpl_render>)
+add_test(NAME tmpl_corpus
+         COMMAND ${SMELT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/test_oracle.py --corpus $<TARGET_FILE:tmpl_render>)
+if(SMELT_FUZZ)
+  add_executable(fuzz_tmpl ${CMAKE_CURRENT_LIST_DIR}/fuzz_tmpl.c)
+  target_compile_options(fuzz_tmpl PRIVATE -fsanitize=fuzzer)
+  target_link_options(fuzz_tmpl PRIVATE -fsanitize=fuzzer)
+  target_link_libraries(fuzz_tmpl PRIVATE smelt_static)
+endif()
