@@ -7,3 +7,7 @@ add_test(NAME model_smollm2_greedy COMMAND test_model greedy ${_smol} ${_smol_g}
 add_test(NAME model_smollm2_ppl COMMAND test_model ppl ${_smol} ${_smol_g} ${CMAKE_SOURCE_DIR}/tests/data/gpl3.txt)
 add_test(NAME model_batch_vs_alone COMMAND test_model batch ${_smol})
 add_test(NAME model_kv_rm_cp COMMAND test_model kvrm ${_smol})
+
+smelt_add_test_exe(test_alloc ${CMAKE_CURRENT_LIST_DIR}/test_alloc.c)
+target_link_options(test_alloc PRIVATE -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=posix_memalign)
+add_test(NAME model_decode_zero_alloc COMMAND test_alloc ${_smol})

@@ -1,0 +1,238 @@
+"""End-to-end tests of the smelt CLI, run by ctest:
+    python -m pytest tests/cli/test_cli.py --smelt build/smelt --model-dir ~/.cache/smelt/models
+They exercise the real binary on the real SmolLM2 model, plus bad input that
+must give a clear error and a non-zero exit code (never a crash)."""
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+SMOL = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def run(smelt, *args, input=None, env=None, timeout=300):
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    p = subprocess.run([smelt, *args], input=input, capture_output=True, timeout=timeout, env=e)
+    assert p.returncode >= 0, f"killed by signal {-p.returncode}: {p.stderr.decode(errors='replace')}"
+    return p
+
+
+@pytest.fixture(scope="session")
+def model(model_dir):
+    path = os.path.join(model_dir, SMOL)
+    assert os.path.exists(path), f"{path} missing: run scripts/setup.sh (smelt pull smollm2-135m)"
+    return path
+
+
+def test_usage_and_unknown_command(smelt):
+    p = run(smelt)
+    assert p.returncode == 2 and b"usage" in p.stderr
+    p = run(smelt, "frobnicate")
+    assert p.returncode == 2 and b"unknown command 'frobnicate'" in p.stderr
+    p = run(smelt, "run", "--help")
+    assert p.returncode == 0 and b"usage" in p.stdout
+
+
+def test_unknown_option(smelt, model):
+    p = run(smelt, "run", "-m", model, "-p", "hi", "--bogus")
+    assert p.returncode == 2 and b"unknown option '--bogus'" in p.stderr
+    p = run(smelt, "run", "-m", model, "-p", "hi", "--temp", "abc")
+    assert p.returncode == 2 and b"--temp" in p.stderr
+    p = run(smelt, "run", "-m", model, "-p")
+    assert p.returncode == 2 and b"needs a value" in p.stderr
+
+
+def test_model_names(smelt, tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    p = run(smelt, "run", "-m", "smollm2-135m", "-p", "hi", env=env)
+    assert p.returncode == 1
+    assert b"not downloaded yet; run: smelt pull smollm2-135m" in p.stderr
+    p = run(smelt, "run", "-m", "no-such-model", "-p", "hi", env=env)
+    assert p.returncode == 1 and b"smollm2-135m" in p.stderr  # lists the known names
+    p = run(smelt, "pull", "--list")
+    assert p.returncode == 0 and b"smollm2-135m" in p.stdout and b"gemma3-270m" in p.stdout
+
+
+def test_run_greedy_is_deterministic_and_stdout_clean(smelt, model):
+    a = run(smelt, "run", "-m", model, "-p", "What is the capital of France?", "-n", "24", "--temp", "0")
+    assert a.returncode == 0, a.stderr
+    assert b"Paris" in a.stdout
+    assert b"smelt:" not in a.stdout
+    b = run(smelt, "run", "-m", model, "-p", "What is the capital of France?", "-n", "24", "--temp", "0", "-t", "1")
+    assert a.stdout == b.stdout  # thread count does not change greedy output
+
+
+def test_same_seed_same_text(smelt, model):
+    args = ["run", "-m", model, "-p", "Tell me a story about a cat.", "-n", "32", "--temp", "1.0"]
+    a = run(smelt, *args, "--seed", "42")
+    b = run(smelt, *args, "--seed", "42")
+    c = run(smelt, *args, "--seed", "7")
+    assert a.returncode == b.returncode == c.returncode == 0
+    assert a.stdout == b.stdout
+    assert a.stdout != c.stdout
+
+
+def test_raw_and_stop_string(smelt, model):
+    p = run(smelt, "run", "-m", model, "--raw", "-p", "1, 2, 3, 4,", "-n", "16", "--temp", "0")
+    assert p.returncode == 0 and b"5" in p.stdout
+    q = run(smelt, "run", "-m", model, "--raw", "-p", "1, 2, 3, 4,", "-n", "16", "--temp", "0", "--stop", "7")
+    assert q.returncode == 0
+    assert b"7" not in q.stdout and p.stdout.startswith(q.stdout.rstrip(b"\n"))
+
+
+def test_invalid_utf8_prompt(smelt, model, tmp_path):
+    f = tmp_path / "bad.txt"
+    f.write_bytes(b"hello \xff\xfe world")
+    p = run(smelt, "run", "-m", model, "-f", str(f), "-n", "4")
+    assert p.returncode == 1
+    assert b"UTF-8" in p.stderr
+
+
+def test_prompt_longer_than_context(smelt, model):
+    p = run(smelt, "run", "-m", model, "--raw", "-p", "word " * 200, "-c", "64", "-n", "4")
+    assert p.returncode == 1
+    assert b"too long" in p.stderr and b"64" in p.stderr
+
+
+def test_inspect(smelt, model):
+    p = run(smelt, "inspect", model)
+    assert p.returncode == 0
+    out = p.stdout.decode()
+    assert "general.architecture" in out and "llama" in out
+    assert "blk.29.ffn_down.weight" in out and "Q4_1" in out
+
+
+def test_corrupt_model_files(smelt, model, tmp_path):
+    data = open(model, "rb").read(1 << 20)
+    cases = {
+        "truncated.gguf": data[:100_000],
+        "empty.gguf": b"",
+        "magic.gguf": b"GGUX" + data[4:4096],
+        "header.gguf": data[:20],
+    }
+    for name, blob in cases.items():
+        f = tmp_path / name
+        f.write_bytes(blob)
+        for cmd in (["inspect", str(f)], ["run", "-m", str(f), "-p", "hi", "-n", "1"]):
+            p = run(smelt, *cmd)
+            assert p.returncode == 1, (name, cmd, p.stderr)
+            assert name.encode() in p.stderr, p.stderr  # the error names the file
+    p = run(smelt, "run", "-m", str(tmp_path / "does-not-exist.gguf"), "-p", "hi")
+    assert p.returncode == 1
+
+
+def _write_tiny(path, arch="llama", skip=(), extra_kv=None):
+    import gguf
+    w = gguf.GGUFWriter(str(path), arch)
+    n_embd, n_ff, n_vocab = 32, 64, 300
+    w.add_block_count(1)
+    w.add_context_length(64)
+    w.add_embedding_length(n_embd)
+    w.add_feed_forward_length(n_ff)
+    w.add_head_count(4)
+    w.add_head_count_kv(2)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("gpt-2")
+    toks = [bytes([b]).decode("latin-1") for b in range(256)] + ["tok%d" % i for i in range(n_vocab - 256)]
+    # byte-level BPE vocab: the GPT-2 byte->unicode mapping for the first 256
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    m = dict(zip(bs, cs))
+    toks[:256] = [chr(m[b]) for b in range(256)]
+    w.add_token_list(toks)
+    w.add_token_types([1] * n_vocab)
+    w.add_token_merges([])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    if extra_kv:
+        extra_kv(w)
+    rng = np.random.default_rng(0)
+    tensors = {
+        "token_embd.weight": (n_vocab, n_embd),
+        "output_norm.weight": (n_embd,),
+        "blk.0.attn_norm.weight": (n_embd,),
+        "blk.0.attn_q.weight": (n_embd, n_embd),
+        "blk.0.attn_k.weight": (n_embd // 2, n_embd),
+        "blk.0.attn_v.weight": (n_embd // 2, n_embd),
+        "blk.0.attn_output.weight": (n_embd, n_embd),
+        "blk.0.ffn_norm.weight": (n_embd,),
+        "blk.0.ffn_gate.weight": (n_ff, n_embd),
+        "blk.0.ffn_up.weight": (n_ff, n_embd),
+        "blk.0.ffn_down.weight": (n_embd, n_ff),
+    }
+    for name, shape in tensors.items():
+        if name in skip:
+            continue
+        w.add_tensor(name, rng.standard_normal(shape).astype(np.float32) * 0.1)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def test_tiny_model_runs_and_bad_models_fail(smelt, tmp_path):
+    ok = tmp_path / "tiny.gguf"
+    _write_tiny(ok)
+    p = run(smelt, "run", "-m", str(ok), "--raw", "-p", "abc", "-n", "5", "--temp", "0")
+    assert p.returncode == 0, p.stderr
+
+    f = tmp_path / "arch.gguf"
+    _write_tiny(f, arch="frobnet")
+    p = run(smelt, "run", "-m", str(f), "-p", "abc", "-n", "1")
+    assert p.returncode == 1 and b"architecture 'frobnet'" in p.stderr
+
+    f = tmp_path / "missing.gguf"
+    _write_tiny(f, skip=("blk.0.ffn_up.weight",))
+    p = run(smelt, "run", "-m", str(f), "-p", "abc", "-n", "1")
+    assert p.returncode == 1 and b"missing tensor 'blk.0.ffn_up.weight'" in p.stderr
+
+    f = tmp_path / "heads.gguf"
+    _write_tiny(f, extra_kv=lambda w: w.add_uint32("llama.attention.head_count", 5))
+    p = run(smelt, "run", "-m", str(f), "-p", "abc", "-n", "1")
+    assert p.returncode == 1, p.stderr
+
+
+def test_tokenize_ids(smelt, model):
+    p = run(smelt, "tokenize", "-m", model, "--ids", input="Hello world<|im_end|>".encode())
+    assert p.returncode == 0
+    ids = [int(x) for x in p.stdout.split()]
+    assert len(ids) >= 3 and ids[-1] == 2  # <|im_end|> parsed as the special token (id 2)
+    p = run(smelt, "tokenize", "-m", model, "--ids", "--no-parse-special", input=b"<|im_end|>")
+    assert 2 not in [int(x) for x in p.stdout.split()]
+    p = run(smelt, "tokenize", "-m", model, input=b"\xc3\x28")
+    assert p.returncode == 1 and b"UTF-8" in p.stderr
+
+
+def test_bench_json(smelt, model):
+    p = run(smelt, "bench", "-m", model, "-p", "32", "-n", "4", "-r", "2", "--json")
+    assert p.returncode == 0, p.stderr
+    j = json.loads(p.stdout)
+    assert j["pp_tps"] > 0 and j["tg_tps"] > 0 and j["reps"] == 2
+
+
+def test_perplexity(smelt, model, tmp_path):
+    src = os.path.join(os.path.dirname(__file__), "..", "data", "gpl3.txt")
+    p = run(smelt, "perplexity", "-m", model, "-f", src, "-c", "128", "--chunks", "2")
+    assert p.returncode == 0, p.stderr
+    assert b"Final estimate: PPL = " in p.stdout
+    ppl = float(p.stdout.split(b"PPL = ")[1].split()[0])
+    assert 1.0 < ppl < 100.0
+
+
+def test_chat_piped(smelt, model):
+    p = run(smelt, "chat", "-m", model, "--temp", "0", "-n", "16",
+            input=b"What is the capital of France?\n/reset\nSay hello.\n/quit\n")
+    assert p.returncode == 0, p.stderr
+    assert b"Paris" in p.stdout
