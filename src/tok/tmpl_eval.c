@@ -458,7 +458,7 @@ static bool is_num(val v) { return v.t == TV_INT || v.t == TV_FLOAT || v.t == TV
 static double num_f(val v) {
     return v.t == TV_FLOAT ? v.u.f : v.t == TV_INT ? (double)v.u.i : (double)v.u.b;
 }
-static int64_t num_i(val v) { return v.t == TV_INT ? v.u.i : (int64_t)v.u.b; }
+static int64_t num_i(val v) { return v.t == TV_INT ? v.u.i : v.t == TV_BOOL ? (int64_t)v.u.b : 0; }
 
 static bool veq(val a, val b) {
     if (is_num(a) && is_num(b)) {
@@ -1467,7 +1467,10 @@ static int call_method(struct rctx *c, struct tmpl_method *m, struct args *a, va
         val k;
         if (!arg(a, 0, NULL, &x) || !arg(a, 1, NULL, &y)) return rerr(c, "replace expected at least 2 arguments");
         if (need_str(c, x, "replace() argument 1") || need_str(c, y, "replace() argument 2")) return -1;
-        if (arg(a, 2, "count", &k)) cnt = num_i(k);
+        if (arg(a, 2, "count", &k)) {
+            if (k.t != TV_INT && k.t != TV_BOOL) return rerr(c, "'%s' object cannot be interpreted as an integer", type_name(k));
+            cnt = num_i(k);
+        }
         return str_replace(c, s, x, y, cnt, out);
     }
     case M_JOIN: {
@@ -2054,7 +2057,7 @@ static int apply_filter(struct rctx *c, struct frame *f, const char *nm, val v, 
     if (!strcmp(nm, "list")) {
         struct tmpl_list *l, *cp;
         if (iter_list(c, v, &l) || !(cp = list_new(c, l->n))) return -1;
-        memcpy(cp->v, l->v, l->n * sizeof *l->v);
+        if (l->n) memcpy(cp->v, l->v, l->n * sizeof *l->v);
         cp->n = l->n;
         *out = v_list(cp, false);
         return 0;
@@ -2208,7 +2211,7 @@ static int apply_filter(struct rctx *c, struct frame *f, const char *nm, val v, 
             }
         } else {
             if (a->npos == 0) {
-                memcpy(r->v, l->v, l->n * sizeof *l->v);
+                if (l->n) memcpy(r->v, l->v, l->n * sizeof *l->v);
                 r->n = l->n;
             } else {
                 if (a->pos[0].t != TV_STR) return rerr(c, "map filter name must be a string");
@@ -2266,6 +2269,8 @@ static int apply_filter(struct rctx *c, struct frame *f, const char *nm, val v, 
             val cnt = v_none();
             if (!arg(a, 0, "old", &x) || !arg(a, 1, "new", &y)) return rerr(c, "replace needs old and new");
             arg(a, 2, "count", &cnt);
+            if (cnt.t != TV_NONE && cnt.t != TV_INT && cnt.t != TV_BOOL)
+                return rerr(c, "'%s' object cannot be interpreted as an integer", type_name(cnt));
             if (text_arg(c, x, &x) || text_arg(c, y, &y)) return -1;
             return str_replace(c, s, x, y, cnt.t == TV_NONE ? -1 : num_i(cnt), out);
         }
@@ -2503,12 +2508,13 @@ static int exec_for(struct rctx *c, struct frame *f, const struct tmpl_node *n) 
     items = src;
     if (n->b) { /* loop filter, evaluated with the target bound */
         if (!(items = list_new(c, 0))) return -1;
+        struct frame *ff = ralloc(c, sizeof *ff);
+        if (!ff) return -1;
+        ff->parent = f;
         for (size_t i = 0; i < src->n; i++) {
-            struct frame *lf = ralloc(c, sizeof *lf);
             val r;
-            if (!lf) return -1;
-            lf->parent = f;
-            if (assign(c, lf, tg, src->v[i]) || eval(c, lf, n->b, &r)) return -1;
+            ff->vars.n = 0;
+            if (assign(c, ff, tg, src->v[i]) || eval(c, ff, n->b, &r)) return -1;
             if (truthy(r) && list_push(c, items, src->v[i])) return -1;
         }
     }
@@ -2520,10 +2526,12 @@ static int exec_for(struct rctx *c, struct frame *f, const struct tmpl_node *n) 
     val lv = {0};
     lv.t = TV_LOOP;
     lv.u.lp = lp;
+    /* one frame for all iterations, emptied each time (keeps memory flat) */
+    struct frame *lf = ralloc(c, sizeof *lf);
+    if (!lf) return -1;
+    lf->parent = f;
     for (size_t i = 0; i < items->n; i++) {
-        struct frame *lf = ralloc(c, sizeof *lf);
-        if (!lf) return -1;
-        lf->parent = f;
+        lf->vars.n = 0;
         lp->index0 = i;
         if (dict_set_str(c, &lf->vars, "loop", lv) || assign(c, lf, tg, items->v[i])) return -1;
         if (exec_body(c, lf, n->body)) return -1;

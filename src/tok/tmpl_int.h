@@ -162,7 +162,7 @@ bool smelt_tmpli_isspace(uint32_t cp);
 #define TMPL_MAX_SRC ((size_t)4 << 20)      /* template source bytes */
 #define TMPL_MAX_PARSE_DEPTH 200            /* nesting of expressions/blocks */
 #define TMPL_MAX_OUT ((size_t)32 << 20)     /* rendered output bytes */
-#define TMPL_MAX_ARENA ((size_t)256 << 20)  /* memory of one render */
+#define TMPL_MAX_ARENA ((size_t)128 << 20)  /* memory of one render */
 #define TMPL_MAX_STEPS 50000000ull          /* evaluation steps of one render */
 #define TMPL_MAX_CALL_DEPTH 64              /* macro call nesting */
 #define TMPL_MAX_RANGE 100000               /* as jinja2's sandbox MAX_RANGE */

@@ -1386,7 +1386,9 @@ static int parse_body(struct parser *P, const char *const *ends, struct tmpl_nod
         struct tmpl_node *n = NULL;
         if (t->type == K_EOF) {
             if (ends) {
-                perr(P, "unexpected end of template, expected '{%% %s %%}'", ends[0]);
+                const char *const *last = ends;
+                while (last[1]) last++;
+                perr(P, "unexpected end of template, expected '{%% %s %%}'", *last);
                 return -1;
             }
             break;

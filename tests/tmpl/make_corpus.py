@@ -86,6 +86,9 @@ CASES = {
     "lstrip_tabs_unicode.jinja": "\t \u2003{% if true %}x{% endif %}\n \u2003 {# c #}y",
     "trim_var_then_block.jinja": "{{ 'a' -}}\n   {% if true %}b{% endif %}",
     "bos_eos.jinja": "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}{{ eos_token }}{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}",
+    # found by fuzz_tmpl (UBSan)
+    "fuzz_replace_count_type.jinja": "{{ 'aaa'.replace('a', 'b', '-') }}{{ 'aaa'|replace('a', 'b', 'x') }}",
+    "fuzz_list_of_empty.jinja": "{{ nosuch|items|list }}{{ nosuch|list }}{{ nosuch|map('upper')|list }}{{ []|list }}",
     "bad_utf8.jinja": b"{{ 'a\xff' }}",
     "overlong_utf8.jinja": b"\xc0\xaf",
     "truncated_utf8.jinja": b"abc\xe2\x82",
