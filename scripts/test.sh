@@ -12,22 +12,24 @@ echo "== release build: ctest"
 ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900
 
 echo "== ASan+UBSan build: ctest"
-CC=clang cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMELT_SANITIZE=ON \
-    -DSMELT_FUZZ=ON >/dev/null
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMELT_SANITIZE=ON >/dev/null
 ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j "$JOBS" --timeout 1800
 
 echo "== fuzz smoke (${FUZZ_SECONDS:-30} s per target)"
-for f in build-asan/tests/fuzz_*; do
-    [ -x "$f" ] || continue
-    name=$(basename "$f")
-    case "$name" in *_replay) continue ;; esac
+CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMELT_SANITIZE=ON \
+    -DSMELT_FUZZ=ON >/dev/null
+targets=$(ninja -C build-fuzz -t targets all | sed -n 's/^\(fuzz_[a-z0-9_]*\): .*/\1/p' | grep -v '_replay$' | sort -u)
+for name in $targets; do
+    ninja -C build-fuzz "$name"
+    f=$(find build-fuzz -name "$name" -type f -perm -u+x | head -1)
     corpus="tests/fuzz/corpus/${name#fuzz_}"
     work=$(mktemp -d)
-    [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null || true
-    "$f" -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=0 "$work" >/dev/null 2>"$work.log" || {
-        echo "fuzzer $name found a crash:"; tail -40 "$work.log"; exit 1; }
+    if [ -d "$corpus" ]; then cp -r "$corpus"/. "$work"/; fi
+    if ! "$f" -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=0 "$work" >"$work.log" 2>&1; then
+        echo "fuzzer $name found a crash:"; tail -40 "$work.log"; exit 1
+    fi
     echo "$name: ok"
     rm -rf "$work" "$work.log"
 done

@@ -126,7 +126,7 @@ def test_corrupt_model_files(smelt, model, tmp_path):
     assert p.returncode == 1
 
 
-def _write_tiny(path, arch="llama", skip=(), extra_kv=None):
+def _write_tiny(path, arch="llama", skip=(), extra_kv=None, n_head=4):
     import gguf
     w = gguf.GGUFWriter(str(path), arch)
     n_embd, n_ff, n_vocab = 32, 64, 300
@@ -134,7 +134,7 @@ def _write_tiny(path, arch="llama", skip=(), extra_kv=None):
     w.add_context_length(64)
     w.add_embedding_length(n_embd)
     w.add_feed_forward_length(n_ff)
-    w.add_head_count(4)
+    w.add_head_count(n_head)
     w.add_head_count_kv(2)
     w.add_layer_norm_rms_eps(1e-5)
     w.add_tokenizer_model("gpt2")
@@ -151,9 +151,10 @@ def _write_tiny(path, arch="llama", skip=(), extra_kv=None):
             n += 1
     m = dict(zip(bs, cs))
     toks[:256] = [chr(m[b]) for b in range(256)]
+    toks[256] = "ab"
     w.add_token_list(toks)
     w.add_token_types([1] * n_vocab)
-    w.add_token_merges([])
+    w.add_token_merges(["a b"])
     w.add_bos_token_id(1)
     w.add_eos_token_id(2)
     if extra_kv:
@@ -199,9 +200,9 @@ def test_tiny_model_runs_and_bad_models_fail(smelt, tmp_path):
     assert p.returncode == 1 and b"missing tensor 'blk.0.ffn_up.weight'" in p.stderr
 
     f = tmp_path / "heads.gguf"
-    _write_tiny(f, extra_kv=lambda w: w.add_uint32("llama.attention.head_count", 5))
+    _write_tiny(f, n_head=5)
     p = run(smelt, "run", "-m", str(f), "-p", "abc", "-n", "1")
-    assert p.returncode == 1, p.stderr
+    assert p.returncode == 1 and b"head count 5 does not divide embedding length 32" in p.stderr, p.stderr
 
 
 def test_tokenize_ids(smelt, model):
