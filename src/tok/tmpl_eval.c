@@ -905,7 +905,11 @@ static int binop(struct rctx *c, int op, val a, val b, val *out) {
             case TB_MOD: {
                 if (y == 0) return rerr(c, "float modulo");
                 double m = fmod(x, y);
-                if (m != 0 && ((m < 0) != (y < 0))) m += y;
+                if (m != 0) {
+                    if ((m < 0) != (y < 0)) m += y;
+                } else {
+                    m = copysign(0.0, y);
+                }
                 if (op == TB_MOD) {
                     *out = v_float(m);
                     return 0;
@@ -1606,10 +1610,18 @@ static const char *const KNOWN_TESTS[] = {
     "sequence", "iterable", "callable", "sameas", "escaped", "in", "==", "eq", "equalto", "!=",
     "ne", ">", "gt", "greaterthan", "ge", ">=", "<", "lt", "lessthan", "<=", "le", NULL};
 
+static const char *const NOARG_TESTS[] = {
+    "defined", "undefined", "none", "boolean", "false", "true", "integer", "float", "number",
+    "string", "mapping", "iterable", "sequence", "callable", "escaped", "odd", "even", "lower",
+    "upper", NULL};
+
 static int apply_test(struct rctx *c, const char *name, val v, struct args *a, bool *res) {
     val x;
     bool has = arg(a, 0, NULL, &x);
     const char *nm = name;
+    if (a->npos + a->nkw > 0)
+        for (const char *const *k = NOARG_TESTS; *k; k++)
+            if (!strcmp(*k, nm)) return rerr(c, "test '%s' takes no arguments", nm);
     if (!strcmp(nm, "defined")) *res = v.t != TV_UNDEF;
     else if (!strcmp(nm, "undefined")) *res = v.t == TV_UNDEF;
     else if (!strcmp(nm, "none")) *res = v.t == TV_NONE;
@@ -1791,9 +1803,9 @@ static int to_int_filter(struct rctx *c, val v, struct args *a, val *out) {
     arg(a, 0, "default", &dflt);
     int base = 10;
     if (arg(a, 1, "base", &bv)) {
-        if (bv.t != TV_INT || (bv.u.i != 0 && (bv.u.i < 2 || bv.u.i > 36)))
-            return rerr(c, "int() base must be >= 2 and <= 36, or 0");
-        base = (int)bv.u.i;
+        if (bv.t != TV_INT && bv.t != TV_BOOL) return rerr(c, "int() base must be an integer");
+        /* an invalid base makes int(value, base) fail; jinja2 then tries float() */
+        base = (num_i(bv) != 0 && (num_i(bv) < 2 || num_i(bv) > 36)) ? -1 : (int)num_i(bv);
     }
     int64_t i;
     double f;
@@ -1802,7 +1814,7 @@ static int to_int_filter(struct rctx *c, val v, struct args *a, val *out) {
     case TV_BOOL: *out = v_int(num_i(v)); return 0;
     case TV_FLOAT: f = v.u.f; goto from_float;
     case TV_STR:
-        if (parse_pyint(v, base, &i)) {
+        if (base >= 0 && parse_pyint(v, base, &i)) {
             *out = v_int(i);
             return 0;
         }
@@ -2211,8 +2223,7 @@ static int apply_filter(struct rctx *c, struct frame *f, const char *nm, val v, 
             }
         } else {
             if (a->npos == 0) {
-                if (l->n) memcpy(r->v, l->v, l->n * sizeof *l->v);
-                r->n = l->n;
+                return rerr(c, "map requires a filter argument");
             } else {
                 if (a->pos[0].t != TV_STR) return rerr(c, "map filter name must be a string");
                 char *fn = ralloc(c, a->pos[0].u.s.n + 1);
@@ -2263,7 +2274,7 @@ static int apply_filter(struct rctx *c, struct frame *f, const char *nm, val v, 
         if (!strcmp(nm, "lower")) return str_case(c, s, 'L', out);
         if (!strcmp(nm, "capitalize")) return str_case(c, s, 'C', out);
         if (!strcmp(nm, "title")) return do_title_filter(c, s, out);
-        if (!strcmp(nm, "indent")) return do_indent(c, s, a, out);
+        if (!strcmp(nm, "indent")) return v.t == TV_UNDEF ? undef_err(c, v) : do_indent(c, s, a, out);
         if (nm[0] == 'e' || nm[0] == 'f') return html_escape(c, s, out);
         if (!strcmp(nm, "replace")) {
             val cnt = v_none();

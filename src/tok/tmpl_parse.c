@@ -349,6 +349,17 @@ static int lex_number(struct lexer *L, size_t i, size_t *end) {
         if (s[j] != '_' && b < sizeof buf - 1) buf[b++] = s[j];
         j++;
     }
+    /* jinja2 tries a float first; an integer with a leading 0 is only "0(_?0)*" */
+    bool float_follows = (j + 1 < L->n && s[j] == '.' && is_digit(s[j + 1])) ||
+                         (j + 1 < L->n && (s[j] == 'e' || s[j] == 'E') &&
+                          (is_digit(s[j + 1]) || ((s[j + 1] == '+' || s[j + 1] == '-') &&
+                                                  j + 2 < L->n && is_digit(s[j + 2]))));
+    if (!float_follows && s[i] == '0') {
+        j = i + 1;
+        while (j < L->n && (s[j] == '0' || (s[j] == '_' && j + 1 < L->n && s[j + 1] == '0'))) j++;
+        b = 1;
+        buf[0] = '0';
+    }
     if (j + 1 < L->n && s[j] == '.' && is_digit(s[j + 1])) {
         is_float = true;
         buf[b < sizeof buf - 1 ? b++ : b] = '.';
@@ -944,9 +955,9 @@ static struct tmpl_node *parse_filter_expr(struct parser *P, struct tmpl_node *n
                 return NULL;
             }
             adv(P);
-            while (is_op(cur(P), ".") && peek(P, 1)->type == K_NAME) { /* dotted names */
-                adv(P);
-                adv(P);
+            if (is_op(cur(P), ".") && peek(P, 1)->type == K_NAME) { /* dotted names: none builtin */
+                perr(P, "no filter named '%s.'", x->name);
+                return NULL;
             }
             if (is_op(cur(P), "(")) {
                 struct nvec v = {0};

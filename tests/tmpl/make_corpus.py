@@ -89,6 +89,14 @@ CASES = {
     # found by fuzz_tmpl (UBSan)
     "fuzz_replace_count_type.jinja": "{{ 'aaa'.replace('a', 'b', '-') }}{{ 'aaa'|replace('a', 'b', 'x') }}",
     "fuzz_list_of_empty.jinja": "{{ nosuch|items|list }}{{ nosuch|list }}{{ nosuch|map('upper')|list }}{{ []|list }}",
+    # differential fuzzing against jinja2 (fuzz corpus replayed through test_oracle)
+    "diff_leading_zero_int.jinja": "{{ 0001 }}",
+    "diff_zero_floats.jinja": "{{ 00.5 }}{{ 0e1 }}{{ 0_0 }}{{ 007e2 }}{{ 7.5 // -7.5 % 1 }}{{ -1.0 % 1 }}",
+    "diff_int_bad_base.jinja": "{{ '12'|int(0, 60) }}{{ '1.5'|int(3, 1) }}{{ 'z'|int(9, 99) }}",
+    "diff_map_no_arg.jinja": "{{ messages|map(atteubirt='')|join(',') }}",
+    "diff_dotted_filter.jinja": "{{ 1|int.first }}",
+    "diff_indent_undefined.jinja": "{{ nosuch|indent }}",
+    "diff_test_extra_arg.jinja": "{{ none is none t }}",
     "bad_utf8.jinja": b"{{ 'a\xff' }}",
     "overlong_utf8.jinja": b"\xc0\xaf",
     "truncated_utf8.jinja": b"abc\xe2\x82",
