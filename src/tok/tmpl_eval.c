@@ -2097,6 +2097,7 @@ static int apply_filter(struct rctx *c, struct frame *f, const char *nm, val v, 
         }
         return sb_finish(c, &b, out);
     }
+    if ((!strcmp(nm, "int") || !strcmp(nm, "float")) && v.t == TV_UNDEF) return undef_err(c, v);
     if (!strcmp(nm, "int")) return to_int_filter(c, v, a, out);
     if (!strcmp(nm, "float")) {
         val dflt = v_float(0.0);

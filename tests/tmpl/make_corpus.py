@@ -97,6 +97,8 @@ CASES = {
     "diff_dotted_filter.jinja": "{{ 1|int.first }}",
     "diff_indent_undefined.jinja": "{{ nosuch|indent }}",
     "diff_test_extra_arg.jinja": "{{ none is none t }}",
+    "diff_int_undefined.jinja": "{{ nosuch|int }}",
+    "diff_float_undefined.jinja": "{{ nosuch|float }}",
     "bad_utf8.jinja": b"{{ 'a\xff' }}",
     "overlong_utf8.jinja": b"\xc0\xaf",
     "truncated_utf8.jinja": b"abc\xe2\x82",
