@@ -351,6 +351,7 @@ void smelt_kernels_fill_avx2(struct smelt_kernel_set *ks) {
     ks->mad_f16 = avx2_mad_f16;
     ks->fp32_to_fp16_row = avx2_fp32_to_fp16_row;
     ks->fp16_to_fp32_row = avx2_fp16_to_fp32_row;
+    smelt_kernels_fill_avx2_ext(ks);
 }
 
 #else

@@ -55,6 +55,8 @@ enum smelt_isa smelt_kernels_active_isa(void);
 void smelt_kernels_fill_ref(struct smelt_kernel_set *ks);
 void smelt_kernels_fill_generic(struct smelt_kernel_set *ks);
 void smelt_kernels_fill_avx2(struct smelt_kernel_set *ks);
+/* avx2_ext.c: AVX2 kernels of Q5_0/Q5_1, K-quants, Q8_K, IQ4_NL/IQ4_XS (called by fill_avx2). */
+void smelt_kernels_fill_avx2_ext(struct smelt_kernel_set *ks);
 void smelt_kernels_fill_avx512(struct smelt_kernel_set *ks);
 
 /* y[t*ld_y + r] = dot(W row r, x row t) for r in [row0, row1), t in [0, n_tok).

@@ -25,6 +25,10 @@ static struct smelt_type_traits traits_table[SMELT_TYPE_COUNT] = {
         smelt_q4_1_to_float_ref, smelt_q4_1_from_float_ref, smelt_vec_dot_q4_1_q8_1_ref),
     ROW(SMELT_TYPE_Q8_0, "Q8_0", SMELT_QK8_0, sizeof(smelt_block_q8_0), SMELT_TYPE_Q8_0,
         smelt_q8_0_to_float_ref, smelt_q8_0_from_float_ref, smelt_vec_dot_q8_0_q8_0_ref),
+    ROW(SMELT_TYPE_Q5_0, "Q5_0", SMELT_QK5_0, sizeof(smelt_block_q5_0), SMELT_TYPE_Q8_0,
+        smelt_q5_0_to_float_ref, smelt_q5_0_from_float_ref, smelt_vec_dot_q5_0_q8_0_ref),
+    ROW(SMELT_TYPE_Q5_1, "Q5_1", SMELT_QK5_1, sizeof(smelt_block_q5_1), SMELT_TYPE_Q8_1,
+        smelt_q5_1_to_float_ref, smelt_q5_1_from_float_ref, smelt_vec_dot_q5_1_q8_1_ref),
     /* activation-only type: no dot with itself */
     ROW(SMELT_TYPE_Q8_1, "Q8_1", SMELT_QK8_1, sizeof(smelt_block_q8_1), SMELT_TYPE_Q8_1,
         smelt_q8_1_to_float_ref, smelt_q8_1_from_float_ref, NULL),

@@ -118,6 +118,101 @@ void smelt_q4_1_to_float_ref(const void *src, float *y, int64_t n) {
     }
 }
 
+/* ---- Q5_0: d = max/-16 (max: the element of largest magnitude, first on
+ * ties), q = min(31, trunc(x/d + 16.5)); Q5_1: d = (max-min)/31, m = min,
+ * q = trunc((x-min)/d + 0.5). Bit 4 of element j goes to bit j of qh. ---- */
+
+static void put_qh(uint8_t qh[4], uint32_t bits) {
+    for (int k = 0; k < 4; k++) qh[k] = (uint8_t)(bits >> (8 * k));
+}
+static uint32_t get_qh(const uint8_t qh[4]) {
+    return (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+}
+
+void smelt_q5_0_from_float_ref(const float *x, void *dst, int64_t n) {
+    smelt_block_q5_0 *y = dst;
+    const int qk = SMELT_QK5_0;
+    for (int64_t i = 0; i < n / qk; i++) {
+        const float *xb = x + i * qk;
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < qk; j++) {
+            if (amax < fabsf(xb[j])) {
+                amax = fabsf(xb[j]);
+                max = xb[j];
+            }
+        }
+        const float d = max / -16;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = smelt_fp32_to_fp16(d);
+        uint32_t qh = 0;
+        for (int j = 0; j < qk / 2; j++) {
+            int8_t t0 = (int8_t)(xb[j] * id + 16.5f), t1 = (int8_t)(xb[qk / 2 + j] * id + 16.5f);
+            const uint8_t q0 = (uint8_t)(t0 < 31 ? t0 : 31);
+            const uint8_t q1 = (uint8_t)(t1 < 31 ? t1 : 31);
+            y[i].qs[j] = (uint8_t)((q0 & 0x0f) | ((q1 & 0x0f) << 4));
+            qh |= (uint32_t)(q0 >> 4) << j;
+            qh |= (uint32_t)(q1 >> 4) << (j + qk / 2);
+        }
+        put_qh(y[i].qh, qh);
+    }
+}
+
+void smelt_q5_0_to_float_ref(const void *src, float *y, int64_t n) {
+    const smelt_block_q5_0 *x = src;
+    const int qk = SMELT_QK5_0;
+    for (int64_t i = 0; i < n / qk; i++) {
+        const float d = FP16(x[i].d);
+        const uint32_t qh = get_qh(x[i].qh);
+        for (int j = 0; j < qk / 2; j++) {
+            const int x0 = ((x[i].qs[j] & 0x0f) | (int)(((qh >> j) & 1u) << 4)) - 16;
+            const int x1 = ((x[i].qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4)) - 16;
+            y[i * qk + j] = (float)x0 * d;
+            y[i * qk + qk / 2 + j] = (float)x1 * d;
+        }
+    }
+}
+
+void smelt_q5_1_from_float_ref(const float *x, void *dst, int64_t n) {
+    smelt_block_q5_1 *y = dst;
+    const int qk = SMELT_QK5_1;
+    for (int64_t i = 0; i < n / qk; i++) {
+        const float *xb = x + i * qk;
+        float min = FLT_MAX, max = -FLT_MAX;
+        for (int j = 0; j < qk; j++) {
+            if (xb[j] < min) min = xb[j];
+            if (xb[j] > max) max = xb[j];
+        }
+        const float d = (max - min) / 31;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = smelt_fp32_to_fp16(d);
+        y[i].m = smelt_fp32_to_fp16(min);
+        uint32_t qh = 0;
+        for (int j = 0; j < qk / 2; j++) {
+            const uint8_t q0 = (uint8_t)((xb[j] - min) * id + 0.5f);
+            const uint8_t q1 = (uint8_t)((xb[qk / 2 + j] - min) * id + 0.5f);
+            y[i].qs[j] = (uint8_t)((q0 & 0x0f) | ((q1 & 0x0f) << 4));
+            qh |= (uint32_t)((q0 >> 4) & 1u) << j;
+            qh |= (uint32_t)((q1 >> 4) & 1u) << (j + qk / 2);
+        }
+        put_qh(y[i].qh, qh);
+    }
+}
+
+void smelt_q5_1_to_float_ref(const void *src, float *y, int64_t n) {
+    const smelt_block_q5_1 *x = src;
+    const int qk = SMELT_QK5_1;
+    for (int64_t i = 0; i < n / qk; i++) {
+        const float d = FP16(x[i].d), m = FP16(x[i].m);
+        const uint32_t qh = get_qh(x[i].qh);
+        for (int j = 0; j < qk / 2; j++) {
+            const int x0 = (x[i].qs[j] & 0x0f) | (int)(((qh >> j) & 1u) << 4);
+            const int x1 = (x[i].qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
+            y[i * qk + j] = (float)x0 * d + m;
+            y[i * qk + qk / 2 + j] = (float)x1 * d + m;
+        }
+    }
+}
+
 /* ---- Q8_0 / Q8_1: d = amax/127, q = roundf(x/d) (half away from zero). ---- */
 
 void smelt_q8_0_from_float_ref(const float *x, void *dst, int64_t n) {
@@ -221,6 +316,42 @@ float smelt_vec_dot_q4_1_q8_1_ref(int64_t n, const void *vx, const void *vy) {
         for (int j = 0; j < qk / 2; j++) {
             sumi += (x[i].qs[j] & 0x0f) * y[i].qs[j];
             sumi += (x[i].qs[j] >> 4) * y[i].qs[qk / 2 + j];
+        }
+        sumf += (FP16(x[i].d) * FP16(y[i].d)) * (float)sumi + FP16(x[i].m) * FP16(y[i].s);
+    }
+    return sumf;
+}
+
+float smelt_vec_dot_q5_0_q8_0_ref(int64_t n, const void *vx, const void *vy) {
+    const smelt_block_q5_0 *x = vx;
+    const smelt_block_q8_0 *y = vy;
+    const int qk = SMELT_QK8_0;
+    float sumf = 0.0f;
+    for (int64_t i = 0; i < n / qk; i++) {
+        const uint32_t qh = get_qh(x[i].qh);
+        int32_t sumi = 0;
+        for (int j = 0; j < qk / 2; j++) {
+            const int x0 = ((x[i].qs[j] & 0x0f) | (int)(((qh >> j) & 1u) << 4)) - 16;
+            const int x1 = ((x[i].qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4)) - 16;
+            sumi += x0 * y[i].qs[j] + x1 * y[i].qs[qk / 2 + j];
+        }
+        sumf += (FP16(x[i].d) * FP16(y[i].d)) * (float)sumi;
+    }
+    return sumf;
+}
+
+float smelt_vec_dot_q5_1_q8_1_ref(int64_t n, const void *vx, const void *vy) {
+    const smelt_block_q5_1 *x = vx;
+    const smelt_block_q8_1 *y = vy;
+    const int qk = SMELT_QK8_1;
+    float sumf = 0.0f;
+    for (int64_t i = 0; i < n / qk; i++) {
+        const uint32_t qh = get_qh(x[i].qh);
+        int32_t sumi = 0;
+        for (int j = 0; j < qk / 2; j++) {
+            const int x0 = (x[i].qs[j] & 0x0f) | (int)(((qh >> j) & 1u) << 4);
+            const int x1 = (x[i].qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
+            sumi += x0 * y[i].qs[j] + x1 * y[i].qs[qk / 2 + j];
         }
         sumf += (FP16(x[i].d) * FP16(y[i].d)) * (float)sumi + FP16(x[i].m) * FP16(y[i].s);
     }

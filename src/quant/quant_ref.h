@@ -22,6 +22,8 @@ void smelt_q4_0_to_float_ref(const void *src, float *dst, int64_t n);
 void smelt_q4_1_to_float_ref(const void *src, float *dst, int64_t n);
 void smelt_q8_0_to_float_ref(const void *src, float *dst, int64_t n);
 void smelt_q8_1_to_float_ref(const void *src, float *dst, int64_t n);
+void smelt_q5_0_to_float_ref(const void *src, float *dst, int64_t n);
+void smelt_q5_1_to_float_ref(const void *src, float *dst, int64_t n);
 
 /* from_float (quantize) */
 void smelt_f32_from_float_ref(const float *src, void *dst, int64_t n);
@@ -31,6 +33,8 @@ void smelt_q4_0_from_float_ref(const float *src, void *dst, int64_t n);
 void smelt_q4_1_from_float_ref(const float *src, void *dst, int64_t n);
 void smelt_q8_0_from_float_ref(const float *src, void *dst, int64_t n);
 void smelt_q8_1_from_float_ref(const float *src, void *dst, int64_t n);
+void smelt_q5_0_from_float_ref(const float *src, void *dst, int64_t n);
+void smelt_q5_1_from_float_ref(const float *src, void *dst, int64_t n);
 
 /* vec_dot (x in the weight type, y in its vec_dot_type) */
 float smelt_vec_dot_f32_ref(int64_t n, const void *x, const void *y);
@@ -39,6 +43,8 @@ float smelt_vec_dot_bf16_ref(int64_t n, const void *x, const void *y);
 float smelt_vec_dot_q4_0_q8_0_ref(int64_t n, const void *x, const void *y);
 float smelt_vec_dot_q4_1_q8_1_ref(int64_t n, const void *x, const void *y);
 float smelt_vec_dot_q8_0_q8_0_ref(int64_t n, const void *x, const void *y);
+float smelt_vec_dot_q5_0_q8_0_ref(int64_t n, const void *x, const void *y);
+float smelt_vec_dot_q5_1_q8_1_ref(int64_t n, const void *x, const void *y);
 
 /* f32 / f16 vector primitives */
 void smelt_vec_mad_f32_ref(int64_t n, float *y, const float *x, float a);

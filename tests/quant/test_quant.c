@@ -70,29 +70,55 @@ static void gbuf_free(void *b) {
     if (b) free((unsigned char *)b - GUARD);
 }
 
-static const uint32_t all_types[] = {SMELT_TYPE_F32, SMELT_TYPE_F16, SMELT_TYPE_BF16, SMELT_TYPE_Q4_0,
-                                     SMELT_TYPE_Q4_1, SMELT_TYPE_Q8_0, SMELT_TYPE_Q8_1};
+static const uint32_t all_types[] = {SMELT_TYPE_F32,  SMELT_TYPE_F16,  SMELT_TYPE_BF16, SMELT_TYPE_Q4_0,
+                                     SMELT_TYPE_Q4_1, SMELT_TYPE_Q8_0, SMELT_TYPE_Q8_1, SMELT_TYPE_Q5_0,
+                                     SMELT_TYPE_Q5_1};
 #define N_TYPES (sizeof all_types / sizeof all_types[0])
 
+/* odd block counts (1, 3, 5, 129, ...) so 2- and 4-block loops hit their tails */
 static const int64_t block_sizes[] = {32, 64, 96, 160, 4096, 4128};
+static const int64_t kblock_sizes[] = {256, 512, 768, 1280, 4352};
 static const int64_t elem_sizes[] = {1, 7, 8, 15, 16, 31, 32, 33, 64, 96, 1023, 4096, 4128};
+
+/* Per-element magnitudes |terms| of a dequantized weight row: for the types
+ * with an additive min (x = d*q + m, or d*sc*q - dmin*mn) the dot computes the
+ * two parts separately, so their magnitudes add: |d*q| + |m|. Computed by
+ * dequantizing a copy whose signs are arranged so both parts are >= 0. */
+static void abs_terms(uint32_t type, const void *x, int64_t n, float *out) {
+    const struct smelt_type_traits *tr = smelt_quant_traits(type);
+    const size_t rs = smelt_quant_row_size(type, n);
+    unsigned char *c = malloc(rs);
+    memcpy(c, x, rs);
+    for (int64_t b = 0; b < n / tr->blck; b++) {
+        unsigned char *blk = c + b * tr->bytes;
+        uint16_t *d = NULL, *m = NULL;
+        bool neg_min = false; /* x = d*q - dmin*mn: make dmin negative */
+        if (type == SMELT_TYPE_Q4_1) d = &((smelt_block_q4_1 *)blk)->d, m = &((smelt_block_q4_1 *)blk)->m;
+        if (type == SMELT_TYPE_Q5_1) d = &((smelt_block_q5_1 *)blk)->d, m = &((smelt_block_q5_1 *)blk)->m;
+        if (d) {
+            *d &= 0x7fff;
+            if (neg_min) *m |= 0x8000; else *m &= 0x7fff;
+        }
+    }
+    tr->to_float_ref(c, out, n);
+    for (int64_t i = 0; i < n; i++) out[i] = fabsf(out[i]);
+    free(c);
+}
 
 /* Magnitude S of the terms summed by vec_dot(x, y) (see header). */
 static double dot_magnitude(uint32_t type, const void *x, const void *y, int64_t n) {
     const struct smelt_type_traits *tr = smelt_quant_traits(type);
     const struct smelt_type_traits *vt = smelt_quant_traits(tr->vec_dot_type);
     float *fx = malloc(n * sizeof(float)), *fy = malloc(n * sizeof(float));
-    tr->to_float_ref(x, fx, n);
+    abs_terms(type, x, n, fx);
     vt->to_float_ref(y, fy, n);
     double s = 0;
     for (int64_t i = 0; i < n; i++) s += fabs((double)fx[i] * fy[i]);
-    if (type == SMELT_TYPE_Q4_1) { /* d*q + m: also count |m*s| and |d q|*|y| separately */
-        const smelt_block_q4_1 *bx = x;
-        const smelt_block_q8_1 *by = y;
+    if (tr->vec_dot_type == SMELT_TYPE_Q8_1) { /* m * s, s = fp16(d * sum(q)) */
         for (int64_t b = 0; b < n / 32; b++) {
-            const float d = smelt_fp16_to_fp32(bx[b].d), m = smelt_fp16_to_fp32(bx[b].m);
-            s += fabs((double)m * smelt_fp16_to_fp32(by[b].s));
-            for (int j = 0; j < 32; j++) s += fabs((double)d * 15 * fy[b * 32 + j]);
+            const uint16_t m = type == SMELT_TYPE_Q4_1 ? ((const smelt_block_q4_1 *)x)[b].m
+                                                       : ((const smelt_block_q5_1 *)x)[b].m;
+            s += fabs((double)smelt_fp16_to_fp32(m) * smelt_fp16_to_fp32(((const smelt_block_q8_1 *)y)[b].s));
         }
     }
     free(fx);
@@ -112,8 +138,10 @@ static int test_tier(enum smelt_isa isa) {
         CHECK(tr != NULL);
         if (!tr) continue;
         const bool per_elem = tr->blck == 1;
-        const int64_t *sizes = per_elem ? elem_sizes : block_sizes;
+        const bool kq = tr->blck == 256;
+        const int64_t *sizes = per_elem ? elem_sizes : kq ? kblock_sizes : block_sizes;
         const size_t n_sizes = per_elem ? sizeof elem_sizes / sizeof *elem_sizes
+                               : kq     ? sizeof kblock_sizes / sizeof *kblock_sizes
                                         : sizeof block_sizes / sizeof *block_sizes;
         for (size_t si = 0; si < n_sizes; si++) {
             const int64_t n = sizes[si];
@@ -147,7 +175,8 @@ static int test_tier(enum smelt_isa isa) {
                 const float want = tr->vec_dot_ref(n, qa, qy);
                 const float got = ks.vec_dot[type](n, qa, qy);
                 const double S = dot_magnitude(type, qa, qy, n);
-                const double n_add = per_elem ? (double)n : (double)(n / tr->blck);
+                /* K-quants: per super-block a scaled sum and a scaled min term */
+                const double n_add = per_elem ? (double)n : kq ? 2.0 * (n / tr->blck) + 4 : (double)(n / tr->blck);
                 const double tol = 2.0 * n_add * FLT_EPSILON * S + 1e-30;
                 CHECKF(fabs((double)got - want) <= tol, "%s vec_dot %s n=%lld: got %.9g want %.9g (tol %.3g)",
                        smelt_isa_name(isa), tr->name, (long long)n, got, want, tol);
@@ -305,6 +334,8 @@ static int cmd_convert(void) {
  *   Q4_0:       |x - x'| <= |d|/2 + 8*|d - d16|         (|q-8| <= 8), or |d| + 8|d - d16|
  *               for the element(s) clamped from 16 to 15 (x = -max, i.e. x/d = 8)
  *   Q4_1:       |x - x'| <= |d|/2 + 15*|d - d16| + |m - m16|
+ *   Q5_0:       |x - x'| <= |d|/2 + 16*|d - d16|  (d = max/-16), or |d| + 16|d - d16| when clamped
+ *   Q5_1:       |x - x'| <= |d|/2 + 31*|d - d16| + |m - m16|   (d = (max-min)/31)
  *   F16: relative error <= 2^-11 (normal range); BF16: relative error <= 2^-8
  * each with a relative slack of 1e-6 of the block's amax for float rounding
  * in x/d. Q8_1 additionally: |s - d*sum(q)| <= |d*sum(q)| * 2^-11. */
@@ -338,6 +369,14 @@ static int cmd_bounds(void) {
                     const float d = maxv / -8, d16 = smelt_fp16_to_fp32(smelt_fp32_to_fp16(d));
                     const bool clamped = d != 0 && xb[j] * (1.0f / d) + 8.5f >= 16.0f;
                     bound = (clamped ? fabsf(d) : fabsf(d) / 2) + 8 * fabs((double)d - d16);
+                } else if (type == SMELT_TYPE_Q5_0) {
+                    const float d = maxv / -16, d16 = smelt_fp16_to_fp32(smelt_fp32_to_fp16(d));
+                    const bool clamped = d != 0 && xb[j] * (1.0f / d) + 16.5f >= 32.0f;
+                    bound = (clamped ? fabsf(d) : fabsf(d) / 2) + 16 * fabs((double)d - d16);
+                } else if (type == SMELT_TYPE_Q5_1) {
+                    const float d = (mx - mn) / 31, d16 = smelt_fp16_to_fp32(smelt_fp32_to_fp16(d));
+                    const float m16 = smelt_fp16_to_fp32(smelt_fp32_to_fp16(mn));
+                    bound = d / 2 + 31 * fabs((double)d - d16) + fabs((double)mn - m16);
                 } else if (type == SMELT_TYPE_Q4_1) {
                     const float d = (mx - mn) / 15, d16 = smelt_fp16_to_fp32(smelt_fp32_to_fp16(d));
                     const float m16 = smelt_fp16_to_fp32(smelt_fp32_to_fp16(mn));
@@ -373,21 +412,23 @@ static int cmd_bounds(void) {
 
 /* ---- matmul ---- */
 static int cmd_matmul(void) {
-    const uint32_t wtypes[] = {SMELT_TYPE_F32, SMELT_TYPE_F16, SMELT_TYPE_BF16, SMELT_TYPE_Q4_0, SMELT_TYPE_Q4_1,
-                               SMELT_TYPE_Q8_0};
-    const int64_t Ks[] = {96, 576};
+    const uint32_t wtypes[] = {SMELT_TYPE_F32, SMELT_TYPE_F16, SMELT_TYPE_BF16, SMELT_TYPE_Q4_0,
+                               SMELT_TYPE_Q4_1, SMELT_TYPE_Q8_0, SMELT_TYPE_Q5_0, SMELT_TYPE_Q5_1};
+    const int64_t Ks32[] = {96, 576}, Ks256[] = {256, 768};
     const int64_t ntoks[] = {1, 3, 37};
     const int64_t M = 45; /* rows: not a multiple of the row tile */
     for (size_t wi = 0; wi < sizeof wtypes / sizeof *wtypes; wi++)
         for (size_t ki = 0; ki < 2; ki++)
             for (size_t ni = 0; ni < 3; ni++) {
                 const uint32_t wt = wtypes[wi];
-                const int64_t K = Ks[ki], nt = ntoks[ni], ld = M + 3;
                 const struct smelt_type_traits *tr = smelt_quant_traits(wt);
+                const bool kq = tr->blck == 256 || smelt_quant_traits(tr->vec_dot_type)->blck == 256;
+                const int64_t K = kq ? Ks256[ki] : Ks32[ki], nt = ntoks[ni], ld = M + 3;
                 const struct smelt_type_traits *vt = smelt_quant_traits(tr->vec_dot_type);
                 const size_t wrs = smelt_quant_row_size(wt, K), xrs = smelt_quant_row_size(tr->vec_dot_type, K);
                 float *wf = malloc(M * K * 4), *xf = malloc(nt * K * 4), *wd = malloc(M * K * 4),
-                      *xd = malloc(nt * K * 4);
+                      *xd = malloc(nt * K * 4), *wa = malloc(M * K * 4);
+                unsigned char *tmp = malloc(xrs);
                 unsigned char *w = malloc(M * wrs), *xq = gbuf_new(nt * xrs);
                 float *y = gbuf_new(nt * ld * 4);
                 fill_values(wf, M * K, 0.05f);
@@ -395,11 +436,11 @@ static int cmd_matmul(void) {
                 for (int64_t r = 0; r < M; r++) tr->from_float_ref(wf + r * K, w + r * wrs, K);
                 smelt_quantize_rows(xf, nt, K, tr->vec_dot_type, xq);
                 for (int64_t t = 0; t < nt; t++) {
-                    unsigned char tmp[4 * 576];
                     vt->from_float_ref(xf + t * K, tmp, K);
                     CHECKF(memcmp(tmp, xq + t * xrs, xrs) == 0, "quantize_rows %s row %lld", vt->name, (long long)t);
                 }
                 for (int64_t r = 0; r < M; r++) tr->to_float_ref(w + r * wrs, wd + r * K, K);
+                for (int64_t r = 0; r < M; r++) abs_terms(wt, w + r * wrs, K, wa + r * K);
                 for (int64_t t = 0; t < nt; t++) vt->to_float_ref(xq + t * xrs, xd + t * K, K);
                 for (int64_t i = 0; i < nt * ld; i++) y[i] = -12345.0f;
                 /* two calls splitting the rows like two threads would */
@@ -410,18 +451,18 @@ static int cmd_matmul(void) {
                         double s = 0, S = 0;
                         for (int64_t k = 0; k < K; k++) {
                             s += (double)wd[r * K + k] * xd[t * K + k];
-                            S += fabs((double)wd[r * K + k] * xd[t * K + k]);
+                            S += fabs((double)wa[r * K + k] * xd[t * K + k]);
                         }
-                        if (wt == SMELT_TYPE_Q4_1) S *= 4; /* m*s uses the fp16 rounded s; see dot tolerance */
-                        /* Q4_1's s term is fp16-rounded: allow 2^-11 of the |m| * |sum y| part too */
-                        const double tol = (wt == SMELT_TYPE_Q4_1 ? 0x1p-10 : 2.0 * K * FLT_EPSILON) * S + 1e-6;
+                        /* Q8_1's s = fp16(d * sum(q)) is rounded: allow 2^-10 of the magnitudes */
+                        const bool q81 = tr->vec_dot_type == SMELT_TYPE_Q8_1;
+                        const double tol = (q81 ? 0x1p-10 * 4 : 2.0 * K * FLT_EPSILON) * S + 1e-6;
                         CHECKF(fabs(y[t * ld + r] - s) <= tol, "matmul %s K=%lld nt=%lld t=%lld r=%lld: %g vs %g",
                                tr->name, (long long)K, (long long)nt, (long long)t, (long long)r, y[t * ld + r], s);
                     }
                     for (int64_t r = M; r < ld; r++) CHECK(y[t * ld + r] == -12345.0f);
                 }
                 CHECK(gbuf_check(y, nt * ld * 4) && gbuf_check(xq, nt * xrs));
-                free(wf), free(xf), free(wd), free(xd), free(w), gbuf_free(xq), gbuf_free(y);
+                free(wf), free(xf), free(wd), free(xd), free(wa), free(tmp), free(w), gbuf_free(xq), gbuf_free(y);
             }
     return CHECK_EXIT();
 }

@@ -4,12 +4,20 @@
  *   test_quant_golden quant DIR         quantize DIR/input_f32.bin with every tier's
  *                                       from_float (and _ref): bytes must equal the
  *                                       golden ones; dequantize must equal the golden floats
- *   test_quant_golden model DIR MODEL   dequantize every tensor of MODEL (ref and the
+ *   test_quant_golden model DIR MODEL [LIST [PULL]]
+ *                                       dequantize every tensor of MODEL (ref and the
  *                                       dispatched to_float): crc32 of the float32
- *                                       bytes must equal the golden one (exact), sum|x|
- *                                       within 1e-9 relative
+ *                                       bytes must equal the golden one in DIR/LIST
+ *                                       (default model_tensors.txt; exact), sum|x|
+ *                                       within 1e-9 relative. A missing MODEL fails,
+ *                                       telling to run `smelt pull PULL`.
+ *
+ * 256-element types (K-quants, Q8_K, IQ4_XS) use DIR/input_k_f32.bin; their
+ * goldens come from llama.cpp's quantize_row_*_ref (libggml) since gguf-py has
+ * no quantizer for them, and their dequantized goldens from gguf-py.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,17 +66,22 @@ static uint32_t crc32_bytes(const void *data, size_t n) {
 }
 
 static int cmd_quant(const char *dir) {
-    size_t nin = 0;
-    float *x = read_file(dir, "input_f32.bin", &nin);
-    CHECK(x != NULL);
-    if (!x) return CHECK_EXIT();
-    const int64_t n = (int64_t)(nin / 4);
+    size_t nin32 = 0, nink = 0;
+    float *x32 = read_file(dir, "input_f32.bin", &nin32);
+    float *xk = read_file(dir, "input_k_f32.bin", &nink);
+    CHECK(x32 != NULL && xk != NULL);
+    if (!x32 || !xk) return CHECK_EXIT();
     static const struct {
         const char *name;
         uint32_t type;
     } cases[] = {{"q8_0", SMELT_TYPE_Q8_0}, {"q4_0", SMELT_TYPE_Q4_0}, {"q4_1", SMELT_TYPE_Q4_1},
-                 {"bf16", SMELT_TYPE_BF16}, {"f16", SMELT_TYPE_F16}};
+                 {"bf16", SMELT_TYPE_BF16}, {"f16", SMELT_TYPE_F16},   {"q5_0", SMELT_TYPE_Q5_0},
+                 {"q5_1", SMELT_TYPE_Q5_1}};
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const bool kq = smelt_quant_traits(cases[c].type)->blck == 256;
+        const float *x = kq ? xk : x32;
+        const size_t nin = kq ? nink : nin32;
+        const int64_t n = (int64_t)(nin / 4);
         char fname[64];
         size_t nq = 0, nd = 0;
         snprintf(fname, sizeof fname, "%s.bin", cases[c].name);
@@ -108,22 +121,22 @@ static int cmd_quant(const char *dir) {
                check_failures == failures_before ? "identical to" : "DIFFERENT from");
         free(q), free(d), free(gq), free(gd);
     }
-    free(x);
+    free(x32), free(xk);
     return CHECK_EXIT();
 }
 
-static int cmd_model(const char *dir, const char *model) {
+static int cmd_model(const char *dir, const char *model, const char *list_name, const char *pull) {
     size_t nlist = 0;
-    char *list = read_file(dir, "model_tensors.txt", &nlist);
+    char *list = read_file(dir, list_name, &nlist);
     CHECK(list != NULL);
     if (!list) return CHECK_EXIT();
     list = realloc(list, nlist + 1);
     list[nlist] = 0;
     FILE *probe = fopen(model, "rb");
     if (!probe) {
-        printf("model %s not present: skipped\n", model);
+        fprintf(stderr, "model %s not present: run `smelt pull %s` first\n", model, pull);
         free(list);
-        return 77;
+        return 1;
     }
     fclose(probe);
     struct smelt_gguf *g = NULL;
@@ -174,7 +187,9 @@ static int cmd_model(const char *dir, const char *model) {
 
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "quant")) return cmd_quant(argv[2]);
-    if (argc == 4 && !strcmp(argv[1], "model")) return cmd_model(argv[2], argv[3]);
-    fprintf(stderr, "usage: test_quant_golden quant DIR | model DIR MODEL\n");
+    if (argc >= 4 && argc <= 6 && !strcmp(argv[1], "model"))
+        return cmd_model(argv[2], argv[3], argc > 4 ? argv[4] : "model_tensors.txt",
+                         argc > 5 ? argv[5] : "smollm2-135m");
+    fprintf(stderr, "usage: test_quant_golden quant DIR | model DIR MODEL [LIST [PULL]]\n");
     return 2;
 }

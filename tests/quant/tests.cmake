@@ -14,6 +14,6 @@ set_tests_properties(quant_isa_generic PROPERTIES ENVIRONMENT "SMELT_ISA=generic
 # Golden files from tests/quant/make_golden.py (gguf python = llama.cpp reference quantizers).
 smelt_add_test_exe(test_quant_golden ${CMAKE_CURRENT_LIST_DIR}/test_quant_golden.c)
 add_test(NAME quant_golden COMMAND test_quant_golden quant ${CMAKE_CURRENT_LIST_DIR}/golden)
+# Real tensors: a missing model FAILS (with a message to run `smelt pull`).
 add_test(NAME quant_golden_model COMMAND test_quant_golden model ${CMAKE_CURRENT_LIST_DIR}/golden
-         ${SMELT_MODEL_DIR}/SmolLM2-135M-Instruct.Q4_1.gguf)
-set_tests_properties(quant_golden_model PROPERTIES SKIP_RETURN_CODE 77)
+         ${SMELT_MODEL_DIR}/SmolLM2-135M-Instruct.Q4_1.gguf model_tensors.txt smollm2-135m)
