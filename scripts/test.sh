@@ -25,6 +25,7 @@ for name in $targets; do
     ninja -C build-fuzz "$name"
     f=$(find build-fuzz -name "$name" -type f -perm -u+x | head -1)
     corpus="tests/fuzz/corpus/${name#fuzz_}"
+    [ -d "$corpus" ] || corpus="tests/${name#fuzz_}/corpus"
     work=$(mktemp -d)
     if [ -d "$corpus" ]; then cp -r "$corpus"/. "$work"/; fi
     if ! "$f" -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=0 "$work" >"$work.log" 2>&1; then
