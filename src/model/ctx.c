@@ -63,7 +63,7 @@ enum smelt_status smelt_ctx_new(const struct smelt_model *m, const struct smelt_
     ALLOC(att, B * QD);
     ALLOC(gate, B * F);
     ALLOC(up, B * F);
-    ALLOC(rope_cs, B * hp->n_rot);
+    ALLOC(rope_cs, B * 2 * hp->n_rot);
     /* quantized activations: widest row in any vec_dot_type, up to 3 types at once */
     int64_t maxk = E > F ? E : F;
     if (QD > maxk) maxk = QD;

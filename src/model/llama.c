@@ -1,12 +1,15 @@
-/* Forward pass of the llama family (llama, SmolLM2, ...): RMSNorm, RoPE,
- * grouped-query attention over the multi-sequence KV cache, SwiGLU FFN, tied or
- * untied output. All threads of the pool run forward_worker(); work is split
+/* Forward pass of the llama family (llama/SmolLM2, gemma3): RMSNorm, RoPE,
+ * grouped-query attention over the multi-sequence KV cache, gated FFN, tied or
+ * untied output. Family options (struct smelt_hparams): embedding scale,
+ * per-head Q/K norms, post-attention/post-FFN norms, GeGLU, sliding-window
+ * layers with their own RoPE base, final logit soft-capping. All threads of the pool run forward_worker(); work is split
  * by tokens for element-wise steps, by rows for matmuls and by (token, head)
  * pairs for attention, with a barrier between dependent steps. Numerics follow
  * llama.cpp's CPU backend (double-accumulated RMSNorm, cumulative-product RoPE
  * angles, f16 K/V and f16-rounded queries, activations quantized to the
  * weight's vec_dot_type once per matmul group). */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "base/base.h"
@@ -33,6 +36,23 @@ static inline void split_rows(int64_t n, int ith, int nth, int64_t *a, int64_t *
     *b = blocks * (ith + 1) / nth * 16;
     if (*a > n) *a = n;
     if (*b > n) *b = n;
+}
+
+/* GELU (tanh approximation) through an f16 lookup table, as ggml's CPU backend
+ * computes it (GGML_GELU_FP16), so results match llama.cpp. */
+static uint16_t gelu_table[1 << 16];
+static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
+static void gelu_init(void) {
+    for (uint32_t i = 0; i < (1u << 16); i++) {
+        const float x = smelt_fp16_to_fp32((uint16_t)i);
+        const float y = 0.5f * x * (1.0f + tanhf(0.79788456080286535587989211986876f * x * (1.0f + 0.044715f * x * x)));
+        gelu_table[i] = smelt_fp32_to_fp16(y);
+    }
+}
+static inline float gelu_f16(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    return smelt_fp16_to_fp32(gelu_table[smelt_fp32_to_fp16(x)]);
 }
 
 static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
@@ -104,7 +124,8 @@ static void attention(struct fwd *f, int il, int ith, int nth) {
     struct smelt_ctx *c = f->c;
     const struct smelt_hparams *hp = &c->model->hp;
     const int32_t H = hp->n_head, HD = hp->head_dim, KD = hp->n_head_kv * HD, gqa = hp->n_head / hp->n_head_kv;
-    const float scale = 1.0f / sqrtf((float)HD);
+    const float scale = hp->kq_scale;
+    const int32_t win = smelt_layer_is_swa(hp, il) ? hp->n_swa : 0;
     const uint16_t *K = c->kv.k + (size_t)il * c->kv.layer_stride;
     const uint16_t *V = c->kv.v + (size_t)il * c->kv.layer_stride;
     float *sc = c->scores + (size_t)ith * c->kv.n_ctx;
@@ -120,7 +141,7 @@ static void attention(struct fwd *f, int il, int ith, int nth) {
         float mx = -INFINITY;
         for (int32_t j = 0; j < nc; j++) {
             const int32_t cell = cells[j];
-            if (c->kv.pos[cell] > p) {
+            if (c->kv.pos[cell] > p || (win && p - c->kv.pos[cell] >= win)) {
                 sc[j] = -INFINITY;
                 continue;
             }
@@ -153,18 +174,24 @@ static void forward_worker(void *arg, int ith, int nth) {
     int64_t t0, t1;
     split(n, ith, nth, &t0, &t1);
 
-    /* embeddings and RoPE angles for my tokens */
+    /* embeddings and RoPE angles (global and sliding-window bases) for my tokens */
     const struct smelt_type_traits *et = smelt_quant_traits(m->tok_embd.type);
-    const float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
     for (int64_t t = t0; t < t1; t++) {
-        et->to_float((const char *)m->tok_embd.data + (size_t)f->token[t] * m->tok_embd.row_bytes, c->x + t * E, E);
-        float theta = (float)f->pos[t];
-        float *cs = c->rope_cs + t * hp->n_rot;
-        for (int32_t i = 0; i < hp->n_rot; i += 2) {
-            const float th = hp->rope_freq_scale * theta;
-            cs[i] = cosf(th);
-            cs[i + 1] = sinf(th);
-            theta *= theta_scale;
+        float *x = c->x + t * E;
+        et->to_float((const char *)m->tok_embd.data + (size_t)f->token[t] * m->tok_embd.row_bytes, x, E);
+        if (hp->embd_scale > 0)
+            for (int64_t i = 0; i < E; i++) x[i] *= hp->embd_scale;
+        for (int b = 0; b < 2; b++) {
+            const float base = b ? hp->rope_base_swa : hp->rope_base;
+            const float theta_scale = powf(base, -2.0f / (float)hp->n_rot);
+            float theta = (float)f->pos[t];
+            float *cs = c->rope_cs + (t * 2 + b) * hp->n_rot;
+            for (int32_t i = 0; i < hp->n_rot; i += 2) {
+                const float th = hp->rope_freq_scale * theta;
+                cs[i] = cosf(th);
+                cs[i + 1] = sinf(th);
+                theta *= theta_scale;
+            }
         }
     }
 
@@ -186,11 +213,21 @@ static void forward_worker(void *arg, int ith, int nth) {
         add_bias(c->v, &L->bv, t0, t1);
         uint16_t *Kc = c->kv.k + (size_t)il * c->kv.layer_stride;
         uint16_t *Vc = c->kv.v + (size_t)il * c->kv.layer_stride;
+        const bool swa = smelt_layer_is_swa(hp, il);
         for (int64_t t = t0; t < t1; t++) {
-            const float *cs = c->rope_cs + t * hp->n_rot;
-            for (int64_t h = 0; h < H; h++) rope_apply(c->q + t * QD + h * HD, cs, hp->n_rot, HD, hp->rope_kind);
-            for (int64_t h = 0; h < hp->n_head_kv; h++)
-                rope_apply(c->k + t * KD + h * HD, cs, hp->n_rot, HD, hp->rope_kind);
+            const float *cs = c->rope_cs + (t * 2 + (swa ? 1 : 0)) * hp->n_rot;
+            for (int64_t h = 0; h < H; h++) {
+                float *qv = c->q + t * QD + h * HD;
+                if (hp->qk_norm) rmsnorm(qv, qv, L->q_norm.data, HD, hp->norm_eps);
+                rope_apply(qv, cs, hp->n_rot, HD, hp->rope_kind);
+                if (hp->q_scale != 1.0f)
+                    for (int64_t i = 0; i < HD; i++) qv[i] *= hp->q_scale;
+            }
+            for (int64_t h = 0; h < hp->n_head_kv; h++) {
+                float *kv = c->k + t * KD + h * HD;
+                if (hp->qk_norm) rmsnorm(kv, kv, L->k_norm.data, HD, hp->norm_eps);
+                rope_apply(kv, cs, hp->n_rot, HD, hp->rope_kind);
+            }
             smelt_fp32_to_fp16_row(c->k + t * KD, Kc + (size_t)c->cell_of[t] * KD, KD);
             smelt_fp32_to_fp16_row(c->v + t * KD, Vc + (size_t)c->cell_of[t] * KD, KD);
         }
@@ -209,6 +246,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         const int sg = slot_of(&sf, vdt_of(&L->w_gate)), su = slot_of(&sf, vdt_of(&L->w_up));
         for (int64_t t = t0; t < t1; t++) {
             float *x = c->x + t * E, *o = c->xn + t * E;
+            if (hp->post_norms) rmsnorm(o, o, L->post_attn_norm.data, E, hp->norm_eps);
             for (int64_t i = 0; i < E; i++) x[i] += o[i];
             rmsnorm(o, x, L->ffn_norm.data, E, hp->norm_eps);
         }
@@ -222,15 +260,18 @@ static void forward_worker(void *arg, int ith, int nth) {
         for (int64_t t = t0; t < t1; t++) {
             float *g = c->gate + t * F;
             const float *u = c->up + t * F;
-            for (int64_t i = 0; i < F; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+            if (hp->act == SMELT_ACT_SILU)
+                for (int64_t i = 0; i < F; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+            else
+                for (int64_t i = 0; i < F; i++) g[i] = gelu_f16(g[i]) * u[i];
         }
         quantize_slots(c, &sd, c->gate, F, t0, t1);
         smelt_pool_barrier(c->pool);
         matmul(c, &L->w_down, s_d, n, c->xn, ith, nth);
         smelt_pool_barrier(c->pool);
         for (int64_t t = t0; t < t1; t++) {
-            float *x = c->x + t * E;
-            const float *o = c->xn + t * E;
+            float *x = c->x + t * E, *o = c->xn + t * E;
+            if (hp->post_norms) rmsnorm(o, o, L->post_ffn_norm.data, E, hp->norm_eps);
             for (int64_t i = 0; i < E; i++) x[i] += o[i];
         }
     }
@@ -249,7 +290,19 @@ static void forward_worker(void *arg, int ith, int nth) {
             n_out++;
         }
     smelt_pool_barrier(c->pool);
-    if (n_out) matmul(c, &m->output, s_l, n_out, c->logits + (size_t)first * hp->n_vocab, ith, nth);
+    if (!n_out) return;
+    float *logits = c->logits + (size_t)first * hp->n_vocab;
+    matmul(c, &m->output, s_l, n_out, logits, ith, nth);
+    if (hp->logit_softcap > 0) {
+        int64_t r0, r1;
+        split_rows(m->output.ne1, ith, nth, &r0, &r1);
+        const float cap = hp->logit_softcap;
+        for (int64_t t = 0; t < n_out; t++)
+            for (int64_t r = r0; r < r1; r++) {
+                float *v = &logits[t * hp->n_vocab + r];
+                *v = tanhf(*v / cap) * cap;
+            }
+    }
 }
 
 /* Per-sequence lists of visible cells for this chunk. */
@@ -277,6 +330,7 @@ static void build_visibility(struct smelt_ctx *c, const int32_t *seq, int32_t n)
 
 enum smelt_status smelt_forward_chunk(struct smelt_ctx *c, const int32_t *token, const int32_t *pos,
                                       const int32_t *seq, int32_t n) {
+    if (c->model->hp.act == SMELT_ACT_GELU_TANH) pthread_once(&gelu_once, gelu_init);
     build_visibility(c, seq, n);
     struct fwd f = {.c = c, .token = token, .pos = pos, .seq = seq, .n = n};
     smelt_pool_run(c->pool, forward_worker, &f);

@@ -70,7 +70,8 @@ static enum smelt_status bind(struct smelt_model *m, struct smelt_weight *w, con
     return SMELT_OK;
 }
 
-static enum smelt_status load_llama(struct smelt_model *m) {
+/* Hyperparameters shared by the llama family (llama, gemma3, ...). */
+static enum smelt_status load_hparams(struct smelt_model *m) {
     struct smelt_hparams *hp = &m->hp;
     uint32_t u;
     enum smelt_status st;
@@ -87,19 +88,24 @@ static enum smelt_status load_llama(struct smelt_model *m) {
     U32("attention.head_count", true, 0, hp->n_head);
     U32("attention.head_count_kv", false, (uint32_t)hp->n_head, hp->n_head_kv);
     U32("context_length", false, 2048, hp->n_ctx_train);
-    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_ff <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0)
+    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_ff <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
+        hp->n_ctx_train <= 0)
         return smelt_err(SMELT_ERR_FORMAT,
-                         "invalid hyperparameters: n_embd=%d n_layer=%d n_ff=%d n_head=%d n_head_kv=%d",
-                         hp->n_embd, hp->n_layer, hp->n_ff, hp->n_head, hp->n_head_kv);
-    if (hp->n_embd % hp->n_head != 0)
-        return smelt_err(SMELT_ERR_FORMAT, "head count %d does not divide embedding length %d", hp->n_head,
-                         hp->n_embd);
+                         "invalid hyperparameters: n_embd=%d n_layer=%d n_ff=%d n_head=%d n_head_kv=%d n_ctx=%d",
+                         hp->n_embd, hp->n_layer, hp->n_ff, hp->n_head, hp->n_head_kv, hp->n_ctx_train);
     if (hp->n_head % hp->n_head_kv != 0)
         return smelt_err(SMELT_ERR_FORMAT, "KV head count %d does not divide head count %d", hp->n_head_kv,
                          hp->n_head);
+    char full[256];
+    snprintf(full, sizeof full, "%s.attention.key_length", m->arch_name);
+    if (smelt_gguf_find_key(m->gguf, full) < 0 && hp->n_embd % hp->n_head != 0)
+        return smelt_err(SMELT_ERR_FORMAT, "head count %d does not divide embedding length %d", hp->n_head,
+                         hp->n_embd);
     U32("attention.key_length", false, (uint32_t)(hp->n_embd / hp->n_head), hp->head_dim);
     int32_t vdim;
     U32("attention.value_length", false, (uint32_t)hp->head_dim, vdim);
+    if (hp->head_dim <= 0 || hp->head_dim > 4096)
+        return smelt_err(SMELT_ERR_FORMAT, "head size %d out of range 1..4096", hp->head_dim);
     if (vdim != hp->head_dim)
         return smelt_err(SMELT_ERR_UNSUPPORTED, "key length %d != value length %d", hp->head_dim, vdim);
     U32("rope.dimension_count", false, (uint32_t)hp->head_dim, hp->n_rot);
@@ -111,13 +117,42 @@ static enum smelt_status load_llama(struct smelt_model *m) {
     if ((st = get_arch_f32(m, "rope.scale_linear", false, 1.0f, &fs))) return st;
     hp->rope_freq_scale = fs > 0 ? 1.0f / fs : 1.0f;
     if ((st = get_arch_f32(m, "attention.layer_norm_rms_epsilon", false, 1e-5f, &hp->norm_eps))) return st;
-    if (!(hp->rope_base > 0) || !(hp->norm_eps > 0) || !isfinite(hp->rope_base))
+    if (!(hp->rope_base > 0) || !(hp->norm_eps > 0) || !isfinite(hp->rope_base) || !isfinite(hp->norm_eps))
         return smelt_err(SMELT_ERR_FORMAT, "invalid rope.freq_base %g or rms epsilon %g", hp->rope_base,
                          hp->norm_eps);
-#undef U32
-    hp->rope_kind = SMELT_ROPE_NORM;
     hp->n_vocab = smelt_tok_n_vocab(m->tok);
+    /* llama defaults for the family options */
+    hp->rope_kind = SMELT_ROPE_NORM;
+    hp->act = SMELT_ACT_SILU;
+    hp->q_scale = 1.0f;
+    hp->kq_scale = 1.0f / sqrtf((float)hp->head_dim);
+    hp->rope_base_swa = hp->rope_base;
+    if (hp->arch == SMELT_ARCH_GEMMA3) {
+        hp->rope_kind = SMELT_ROPE_NEOX;
+        hp->act = SMELT_ACT_GELU_TANH;
+        hp->embd_scale = sqrtf((float)hp->n_embd);
+        hp->qk_norm = true;
+        hp->post_norms = true;
+        hp->q_scale = 1.0f / sqrtf((float)hp->head_dim);
+        hp->kq_scale = 1.0f;
+        hp->swa_pattern = 6;
+        U32("attention.sliding_window", true, 0, hp->n_swa);
+        if (hp->n_swa <= 0 || hp->n_swa > hp->n_ctx_train)
+            return smelt_err(SMELT_ERR_FORMAT, "%s.attention.sliding_window = %d must be in 1..context_length (%d)",
+                             m->arch_name, hp->n_swa, hp->n_ctx_train);
+        if ((st = get_arch_f32(m, "rope.freq_base_swa", false, 10000.0f, &hp->rope_base_swa))) return st;
+        if ((st = get_arch_f32(m, "final_logit_softcapping", false, 0.0f, &hp->logit_softcap))) return st;
+        if (!(hp->rope_base_swa > 0) || !(hp->logit_softcap >= 0))
+            return smelt_err(SMELT_ERR_FORMAT, "invalid rope.freq_base_swa %g or final_logit_softcapping %g",
+                             hp->rope_base_swa, hp->logit_softcap);
+    }
+#undef U32
+    return SMELT_OK;
+}
 
+static enum smelt_status load_weights(struct smelt_model *m) {
+    struct smelt_hparams *hp = &m->hp;
+    enum smelt_status st;
     const int64_t E = hp->n_embd, HD = hp->head_dim, V = hp->n_vocab;
     if ((st = bind(m, &m->tok_embd, "token_embd.weight", E, V, true))) return st;
     if ((st = bind(m, &m->output_norm, "output_norm.weight", E, 0, true))) return st;
@@ -146,6 +181,14 @@ static enum smelt_status load_llama(struct smelt_model *m) {
         T(w_gate, "ffn_gate.weight", E, hp->n_ff, true);
         T(w_up, "ffn_up.weight", E, hp->n_ff, true);
         T(w_down, "ffn_down.weight", hp->n_ff, E, true);
+        if (hp->qk_norm) {
+            T(q_norm, "attn_q_norm.weight", HD, 0, true);
+            T(k_norm, "attn_k_norm.weight", HD, 0, true);
+        }
+        if (hp->post_norms) {
+            T(post_attn_norm, "post_attention_norm.weight", E, 0, true);
+            T(post_ffn_norm, "post_ffw_norm.weight", E, 0, true);
+        }
 #undef T
     }
     return SMELT_OK;
@@ -179,12 +222,14 @@ enum smelt_status smelt_model_load(const char *path, struct smelt_model **out) {
 
     if (!strcmp(m->arch_name, "llama")) {
         m->hp.arch = SMELT_ARCH_LLAMA;
-        if ((st = load_llama(m))) goto fail;
+    } else if (!strcmp(m->arch_name, "gemma3")) {
+        m->hp.arch = SMELT_ARCH_GEMMA3;
     } else {
-        st = smelt_err(SMELT_ERR_UNSUPPORTED, "unknown or unsupported architecture '%s' (supported: llama)",
+        st = smelt_err(SMELT_ERR_UNSUPPORTED, "unknown or unsupported architecture '%s' (supported: llama, gemma3)",
                        m->arch_name);
         goto fail;
     }
+    if ((st = load_hparams(m)) || (st = load_weights(m))) goto fail;
     for (int64_t i = 0; i < smelt_gguf_n_tensors(m->gguf); i++) {
         const struct smelt_gguf_tensor *t = smelt_gguf_tensor(m->gguf, i);
         m->n_params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);

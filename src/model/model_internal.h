@@ -8,7 +8,9 @@
 #include "base/pool.h"
 #include "smelt/model.h"
 
-enum smelt_arch { SMELT_ARCH_LLAMA = 0 };
+enum smelt_arch { SMELT_ARCH_LLAMA = 0, SMELT_ARCH_GEMMA3 };
+
+enum smelt_ffn_act { SMELT_ACT_SILU = 0, SMELT_ACT_GELU_TANH };
 
 enum smelt_rope_kind { SMELT_ROPE_NORM = 0, SMELT_ROPE_NEOX = 2 };
 
@@ -36,7 +38,22 @@ struct smelt_hparams {
     float rope_freq_scale;
     enum smelt_rope_kind rope_kind;
     float norm_eps;
+    /* family options (llama: all off) */
+    float embd_scale;        /* multiply embeddings by this (gemma: sqrt(n_embd)); 0 = off */
+    bool qk_norm;            /* per-head RMSNorm of Q and K before RoPE */
+    bool post_norms;         /* RMSNorm after attention and after FFN, before the residual add */
+    enum smelt_ffn_act act;  /* gated FFN activation */
+    float q_scale;           /* Q multiplied by this before Q.K (gemma); 1 = off */
+    float kq_scale;          /* scores multiplied by this after Q.K (llama: 1/sqrt(head_dim)) */
+    int32_t n_swa;           /* sliding window (0 = none): a query at p sees keys with p - pos < n_swa */
+    int32_t swa_pattern;     /* layer il uses the window when il % swa_pattern < swa_pattern - 1 */
+    float rope_base_swa;     /* RoPE base of sliding-window layers */
+    float logit_softcap;     /* final logits = cap * tanh(logits / cap); 0 = off */
 };
+
+static inline bool smelt_layer_is_swa(const struct smelt_hparams *hp, int il) {
+    return hp->n_swa > 0 && hp->swa_pattern > 0 && il % hp->swa_pattern < hp->swa_pattern - 1;
+}
 
 struct smelt_layer {
     struct smelt_weight attn_norm; /* [n_embd] f32 */
@@ -49,6 +66,10 @@ struct smelt_layer {
     struct smelt_weight w_gate;    /* [n_embd] -> [n_ff] */
     struct smelt_weight w_up;      /* [n_embd] -> [n_ff] */
     struct smelt_weight w_down;    /* [n_ff] -> [n_embd] */
+    struct smelt_weight q_norm;    /* [head_dim] f32, qk_norm only */
+    struct smelt_weight k_norm;    /* [head_dim] f32, qk_norm only */
+    struct smelt_weight post_attn_norm; /* [n_embd] f32, post_norms only */
+    struct smelt_weight post_ffn_norm;  /* [n_embd] f32, post_norms only */
 };
 
 struct smelt_model {
@@ -96,7 +117,7 @@ struct smelt_ctx {
     float *att;      /* [n_batch][n_head*head_dim] attention output */
     float *gate;     /* [n_batch][n_ff] */
     float *up;       /* [n_batch][n_ff] */
-    float *rope_cs;  /* [n_batch][n_rot] cos,sin pairs per token */
+    float *rope_cs;  /* [n_batch][2][n_rot] cos,sin pairs per token: [0] global base, [1] sliding-window base */
     void *xq[SMELT_XQ_SLOTS];     /* activations converted to up to 3 vec_dot_types: [n_batch][xq_row] */
     size_t xq_row;
     float *scores;   /* [n_threads][n_ctx] attention scores */
