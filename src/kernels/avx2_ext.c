@@ -88,11 +88,181 @@ static float avx2_vec_dot_q5_1_q8_1(int64_t n, const void *vx, const void *vy) {
     return hsum_ps256(acc) + summs;
 }
 
+/* ---- Q8_K quantizer (activations of every K-quant matmul), bit-identical to
+ * the reference: the same first element of largest magnitude, iscale =
+ * -127/max, cvtps (round to nearest even, the reference's nearest_int),
+ * saturating packs (the reference's min(127, .); values never go below -127). */
+static void avx2_q8_k_from_float(const float *x, void *dst, int64_t n) {
+    smelt_block_q8_k *y = dst;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i ones8 = _mm256_set1_epi8(1);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t i = 0; i < n / SMELT_QK_K; i++, x += SMELT_QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < SMELT_QK_K; k += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + k)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        const float amax = _mm_cvtss_f32(h);
+        if (!amax) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        const __m256 va = _mm256_set1_ps(amax);
+        int idx = 0;
+        for (int k = 0; k < SMELT_QK_K; k += 8) {
+            const int mask =
+                _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + k)), va, _CMP_EQ_OQ));
+            if (mask) {
+                idx = k + __builtin_ctz((unsigned)mask);
+                break;
+            }
+        }
+        const float iscale = -127.f / x[idx];
+        const __m256 mul = _mm256_set1_ps(iscale);
+        for (int k = 0; k < SMELT_QK_K; k += 32) {
+            __m256i q[4];
+            for (int j = 0; j < 4; j++) q[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + k + 8 * j), mul));
+            __m256i c = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            c = _mm256_permutevar8x32_epi32(c, perm);
+            _mm256_storeu_si256((__m256i *)(y[i].qs + k), c);
+            /* sums of 16: 4-element sums, then two horizontal adds per 128-bit lane */
+            __m256i s4 = madd1(_mm256_maddubs_epi16(ones8, c));
+            s4 = _mm256_hadd_epi32(s4, s4);
+            s4 = _mm256_hadd_epi32(s4, s4);
+            y[i].bsums[k / 16] = (int16_t)_mm256_extract_epi32(s4, 0);
+            y[i].bsums[k / 16 + 1] = (int16_t)_mm256_extract_epi32(s4, 4);
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+/* two 16-element groups: int16 scale a for bytes 0..15, b for 16..31 */
+static inline __m256i scale_pair(int a, int b) {
+    return _mm256_set_m128i(_mm_set1_epi16((short)b), _mm_set1_epi16((short)a));
+}
+
+static inline void k4_scales_mins(const uint8_t *q, uint8_t sc[8], uint8_t mn[8]) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = q[j] & 63;
+        mn[j] = q[j + 4] & 63;
+    }
+    for (int j = 4; j < 8; j++) {
+        sc[j] = (uint8_t)((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
+        mn[j] = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/* sum over j of bsums[2j..2j+1] * mins[j] (int16 x int16 -> int32) */
+static inline int k4_min_sum(const int16_t *bsums, const uint8_t mn[8]) {
+    const __m256i b = _mm256_loadu_si256((const __m256i *)bsums);
+    const __m256i m = _mm256_setr_epi16(mn[0], mn[0], mn[1], mn[1], mn[2], mn[2], mn[3], mn[3], mn[4], mn[4], mn[5],
+                                        mn[5], mn[6], mn[6], mn[7], mn[7]);
+    return hsum_epi32_256(_mm256_madd_epi16(b, m));
+}
+
+/* ---- Q4_K . Q8_K: maddubs(q <= 15, y): pairs <= 3810; times 6-bit scale
+ * via madd into int32. Mins through the Q8_K bsums. ---- */
+static float avx2_vec_dot_q4_k_q8_k(int64_t n, const void *vx, const void *vy) {
+    const smelt_block_q4_k *x = vx;
+    const smelt_block_q8_k *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0.0f;
+    for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        k4_scales_mins(x[i].scales, sc, mn);
+        accm += FP16(x[i].dmin) * y[i].d * (float)k4_min_sum(y[i].bsums, mn);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            const __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c));
+            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32));
+            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * c]));
+            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * c + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_ps256(acc) - accm;
+}
+
+/* ---- Q5_K . Q8_K: as Q4_K with bit 4 from qh; pairs <= 2*31*127 = 7874. ---- */
+static float avx2_vec_dot_q5_k_q8_k(int64_t n, const void *vx, const void *vy) {
+    const smelt_block_q5_k *x = vx;
+    const smelt_block_q8_k *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m1 = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0.0f;
+    for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        k4_scales_mins(x[i].scales, sc, mn);
+        accm += FP16(x[i].dmin) * y[i].d * (float)k4_min_sum(y[i].bsums, mn);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), m1), 4);
+            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), m1), 4);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, m4), h0);
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4), h1);
+            const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c));
+            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32));
+            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * c]));
+            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * c + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_ps256(acc) - accm;
+}
+
+/* ---- Q6_K . Q8_K: q-32 with q in 0..63: sum(sc*q*y) - 32*sum(sc*bsum);
+ * maddubs pairs <= 2*63*128 = 16128; int8 scales via madd. ---- */
+static float avx2_vec_dot_q6_k_q8_k(int64_t n, const void *vx, const void *vy) {
+    const smelt_block_q6_k *x = vx;
+    const smelt_block_q8_k *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
+        const int8_t *sc = x[i].scales;
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        const __m256i bias = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), sc16);
+        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 5));
+        for (int h = 0; h < 2; h++) {
+            const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h));
+            const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+            for (int s = 0; s < 4; s++) {
+                const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * s));
+                const int g = 8 * h + 2 * s;
+                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q[s], yv), scale_pair(sc[g], sc[g + 1]));
+                sumi = _mm256_add_epi32(sumi, p);
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_ps256(acc);
+}
+
 #pragma GCC pop_options
 
 void smelt_kernels_fill_avx2_ext(struct smelt_kernel_set *ks) {
     ks->vec_dot[SMELT_TYPE_Q5_0] = avx2_vec_dot_q5_0_q8_0;
     ks->vec_dot[SMELT_TYPE_Q5_1] = avx2_vec_dot_q5_1_q8_1;
+    ks->from_float[SMELT_TYPE_Q8_K] = avx2_q8_k_from_float;
+    ks->vec_dot[SMELT_TYPE_Q4_K] = avx2_vec_dot_q4_k_q8_k;
+    ks->vec_dot[SMELT_TYPE_Q5_K] = avx2_vec_dot_q5_k_q8_k;
+    ks->vec_dot[SMELT_TYPE_Q6_K] = avx2_vec_dot_q6_k_q8_k;
 }
 
 #else

@@ -101,7 +101,7 @@ static uint32_t probe_rng(uint32_t *s) {
     return *s >> 8;
 }
 
-#define PROBE_N 96   /* three blocks: exercises 2-block loops and their tails */
+#define PROBE_N 512  /* 16 blocks of 32, 2 super-blocks of 256 */
 #define PROBE_NF 37  /* odd length for the f32/f16 primitives */
 
 static bool close_enough(float got, float want, float scale) {

@@ -11,7 +11,7 @@
  *
  * A tier only provides the kernels where it helps; missing entries are taken
  * from the tier below (so every entry of a filled set is non-NULL except the
- * Q8_1 vec_dot, which does not exist).
+ * vec_dot of the activation-only types Q8_1 and Q8_K, which does not exist).
  */
 #ifndef SMELT_KERNELS_H
 #define SMELT_KERNELS_H

@@ -29,7 +29,19 @@ static struct smelt_type_traits traits_table[SMELT_TYPE_COUNT] = {
         smelt_q5_0_to_float_ref, smelt_q5_0_from_float_ref, smelt_vec_dot_q5_0_q8_0_ref),
     ROW(SMELT_TYPE_Q5_1, "Q5_1", SMELT_QK5_1, sizeof(smelt_block_q5_1), SMELT_TYPE_Q8_1,
         smelt_q5_1_to_float_ref, smelt_q5_1_from_float_ref, smelt_vec_dot_q5_1_q8_1_ref),
-    /* activation-only type: no dot with itself */
+    ROW(SMELT_TYPE_Q2_K, "Q2_K", SMELT_QK_K, sizeof(smelt_block_q2_k), SMELT_TYPE_Q8_K,
+        smelt_q2_k_to_float_ref, smelt_q2_k_from_float_ref, smelt_vec_dot_q2_k_q8_k_ref),
+    ROW(SMELT_TYPE_Q3_K, "Q3_K", SMELT_QK_K, sizeof(smelt_block_q3_k), SMELT_TYPE_Q8_K,
+        smelt_q3_k_to_float_ref, smelt_q3_k_from_float_ref, smelt_vec_dot_q3_k_q8_k_ref),
+    ROW(SMELT_TYPE_Q4_K, "Q4_K", SMELT_QK_K, sizeof(smelt_block_q4_k), SMELT_TYPE_Q8_K,
+        smelt_q4_k_to_float_ref, smelt_q4_k_from_float_ref, smelt_vec_dot_q4_k_q8_k_ref),
+    ROW(SMELT_TYPE_Q5_K, "Q5_K", SMELT_QK_K, sizeof(smelt_block_q5_k), SMELT_TYPE_Q8_K,
+        smelt_q5_k_to_float_ref, smelt_q5_k_from_float_ref, smelt_vec_dot_q5_k_q8_k_ref),
+    ROW(SMELT_TYPE_Q6_K, "Q6_K", SMELT_QK_K, sizeof(smelt_block_q6_k), SMELT_TYPE_Q8_K,
+        smelt_q6_k_to_float_ref, smelt_q6_k_from_float_ref, smelt_vec_dot_q6_k_q8_k_ref),
+    /* activation-only types: no dot with themselves */
+    ROW(SMELT_TYPE_Q8_K, "Q8_K", SMELT_QK_K, sizeof(smelt_block_q8_k), SMELT_TYPE_Q8_K,
+        smelt_q8_k_to_float_ref, smelt_q8_k_from_float_ref, NULL),
     ROW(SMELT_TYPE_Q8_1, "Q8_1", SMELT_QK8_1, sizeof(smelt_block_q8_1), SMELT_TYPE_Q8_1,
         smelt_q8_1_to_float_ref, smelt_q8_1_from_float_ref, NULL),
 };

@@ -9,7 +9,9 @@
  *
  * A matmul with weights of type T quantizes each activation row once into
  * T's vec_dot_type (F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0 -> Q8_0,
- * Q4_0 -> Q8_0, Q4_1 -> Q8_1; the pairing is llama.cpp's, so numerics match),
+ * Q4_0/Q5_0/IQ4_NL -> Q8_0, Q4_1/Q5_1 -> Q8_1, Q2_K..Q6_K/IQ4_XS -> Q8_K; the
+ * pairing is llama.cpp's, so numerics match; Q8_1 and Q8_K are activation-only
+ * types without a vec_dot),
  * then calls vec_dot(weight_row, activation_row) per output.
  */
 #ifndef SMELT_QUANT_H

@@ -36,6 +36,25 @@ void smelt_q8_1_from_float_ref(const float *src, void *dst, int64_t n);
 void smelt_q5_0_from_float_ref(const float *src, void *dst, int64_t n);
 void smelt_q5_1_from_float_ref(const float *src, void *dst, int64_t n);
 
+/* K-quants and Q8_K (quant_ref_k.c) */
+void smelt_q2_k_to_float_ref(const void *src, float *dst, int64_t n);
+void smelt_q3_k_to_float_ref(const void *src, float *dst, int64_t n);
+void smelt_q4_k_to_float_ref(const void *src, float *dst, int64_t n);
+void smelt_q5_k_to_float_ref(const void *src, float *dst, int64_t n);
+void smelt_q6_k_to_float_ref(const void *src, float *dst, int64_t n);
+void smelt_q8_k_to_float_ref(const void *src, float *dst, int64_t n);
+void smelt_q2_k_from_float_ref(const float *src, void *dst, int64_t n);
+void smelt_q3_k_from_float_ref(const float *src, void *dst, int64_t n);
+void smelt_q4_k_from_float_ref(const float *src, void *dst, int64_t n);
+void smelt_q5_k_from_float_ref(const float *src, void *dst, int64_t n);
+void smelt_q6_k_from_float_ref(const float *src, void *dst, int64_t n);
+void smelt_q8_k_from_float_ref(const float *src, void *dst, int64_t n);
+float smelt_vec_dot_q2_k_q8_k_ref(int64_t n, const void *x, const void *y);
+float smelt_vec_dot_q3_k_q8_k_ref(int64_t n, const void *x, const void *y);
+float smelt_vec_dot_q4_k_q8_k_ref(int64_t n, const void *x, const void *y);
+float smelt_vec_dot_q5_k_q8_k_ref(int64_t n, const void *x, const void *y);
+float smelt_vec_dot_q6_k_q8_k_ref(int64_t n, const void *x, const void *y);
+
 /* vec_dot (x in the weight type, y in its vec_dot_type) */
 float smelt_vec_dot_f32_ref(int64_t n, const void *x, const void *y);
 float smelt_vec_dot_f16_ref(int64_t n, const void *x, const void *y);

@@ -72,7 +72,8 @@ static void gbuf_free(void *b) {
 
 static const uint32_t all_types[] = {SMELT_TYPE_F32,  SMELT_TYPE_F16,  SMELT_TYPE_BF16, SMELT_TYPE_Q4_0,
                                      SMELT_TYPE_Q4_1, SMELT_TYPE_Q8_0, SMELT_TYPE_Q8_1, SMELT_TYPE_Q5_0,
-                                     SMELT_TYPE_Q5_1};
+                                     SMELT_TYPE_Q5_1, SMELT_TYPE_Q8_K, SMELT_TYPE_Q2_K, SMELT_TYPE_Q3_K,
+                                     SMELT_TYPE_Q4_K, SMELT_TYPE_Q5_K, SMELT_TYPE_Q6_K};
 #define N_TYPES (sizeof all_types / sizeof all_types[0])
 
 /* odd block counts (1, 3, 5, 129, ...) so 2- and 4-block loops hit their tails */
@@ -95,6 +96,10 @@ static void abs_terms(uint32_t type, const void *x, int64_t n, float *out) {
         bool neg_min = false; /* x = d*q - dmin*mn: make dmin negative */
         if (type == SMELT_TYPE_Q4_1) d = &((smelt_block_q4_1 *)blk)->d, m = &((smelt_block_q4_1 *)blk)->m;
         if (type == SMELT_TYPE_Q5_1) d = &((smelt_block_q5_1 *)blk)->d, m = &((smelt_block_q5_1 *)blk)->m;
+        if (type == SMELT_TYPE_Q2_K) d = &((smelt_block_q2_k *)blk)->d, m = &((smelt_block_q2_k *)blk)->dmin;
+        if (type == SMELT_TYPE_Q4_K) d = &((smelt_block_q4_k *)blk)->d, m = &((smelt_block_q4_k *)blk)->dmin;
+        if (type == SMELT_TYPE_Q5_K) d = &((smelt_block_q5_k *)blk)->d, m = &((smelt_block_q5_k *)blk)->dmin;
+        neg_min = type == SMELT_TYPE_Q2_K || type == SMELT_TYPE_Q4_K || type == SMELT_TYPE_Q5_K;
         if (d) {
             *d &= 0x7fff;
             if (neg_min) *m |= 0x8000; else *m &= 0x7fff;
@@ -347,6 +352,7 @@ static int cmd_bounds(void) {
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         const uint32_t type = all_types[ti];
         const struct smelt_type_traits *tr = smelt_quant_traits(type);
+        if (tr->blck == 256) continue; /* super-block types: cmd_bounds_k */
         tr->from_float_ref(x, q, n);
         tr->to_float_ref(q, y, n);
         double worst = 0; /* worst error / bound ratio */
@@ -410,10 +416,82 @@ static int cmd_bounds(void) {
     return CHECK_EXIT();
 }
 
+/* ---- super-block types: quantize -> dequantize error bounds ----
+ * Their scales come from a search, so the bounds are stated per super-block
+ * of 256 values drawn from fill_values (gaussian with outliers, plus zero and
+ * constant blocks), as the relative RMS error sqrt(sum (x-x')^2 / sum x^2)
+ * and the largest error relative to the super-block's max |x|:
+ *   Q8_K:   |x - x'| <= d/2 (1 + 2^-20) with d = amax/127 (no fp16 rounding)
+ *   Q6_K:   rms <= 0.045, max <= 0.025 amax       Q5_K: rms <= 0.070, max <= 0.045 amax
+ *   Q4_K:   rms <= 0.14,  max <= 0.080 amax       Q3_K: rms <= 0.30,  max <= 0.24 amax
+ *   Q2_K:   rms <= 0.55,  max <= 0.40 amax
+ * (about 1.3x the worst block of this data, which has outliers of 8 sigma;
+ * the rms values are what a uniform quantizer of the bit width over the
+ * block's range gives. A regression in the scale search or in the packing
+ * shows up as a much larger error.) An all-zero super-block must dequantize
+ * to zeros. */
+static int cmd_bounds_k(void) {
+    const int64_t n = 4352; /* 17 super-blocks */
+    float *x = malloc(n * 4), *y = malloc(n * 4);
+    unsigned char *q = malloc(n * 4);
+    fill_values(x, n, 0.37f);
+    for (int i = 256; i < 512; i++) x[i] = 0.0f; /* zero super-block */
+    static const struct {
+        uint32_t type;
+        double rms, max;
+    } lim[] = {{SMELT_TYPE_Q8_K, 0, 0},       {SMELT_TYPE_Q6_K, 0.045, 0.025}, {SMELT_TYPE_Q5_K, 0.070, 0.045},
+               {SMELT_TYPE_Q4_K, 0.14, 0.080}, {SMELT_TYPE_Q3_K, 0.30, 0.24},   {SMELT_TYPE_Q2_K, 0.55, 0.40}};
+    for (size_t li = 0; li < sizeof lim / sizeof *lim; li++) {
+        const struct smelt_type_traits *tr = smelt_quant_traits(lim[li].type);
+        if (!tr) continue;
+        tr->from_float_ref(x, q, n);
+        tr->to_float_ref(q, y, n);
+        double worst_rms = 0, worst_max = 0;
+        for (int64_t b = 0; b < n / 256; b++) {
+            const float *xb = x + b * 256, *yb = y + b * 256;
+            double se = 0, sx = 0, emax = 0, amax = 0;
+            for (int j = 0; j < 256; j++) {
+                const double e = fabs((double)xb[j] - yb[j]);
+                se += e * e;
+                sx += (double)xb[j] * xb[j];
+                if (e > emax) emax = e;
+                if (fabs(xb[j]) > amax) amax = fabs(xb[j]);
+            }
+            if (amax == 0) {
+                for (int j = 0; j < 256; j++) CHECKF(yb[j] == 0.0f, "%s zero block elem %d = %g", tr->name, j, yb[j]);
+                continue;
+            }
+            if (lim[li].type == SMELT_TYPE_Q8_K) {
+                const double d = amax / 127;
+                CHECKF(emax <= d / 2 * (1 + 0x1p-20), "Q8_K block %lld: max error %g > d/2 = %g", (long long)b, emax,
+                       d / 2);
+                if (emax / (d / 2) > worst_max) worst_max = emax / (d / 2);
+                continue;
+            }
+            const double rms = sqrt(se / sx), rmax = emax / amax;
+            CHECKF(rms <= lim[li].rms, "%s block %lld: relative rms error %.4f > %.4f", tr->name, (long long)b, rms,
+                   lim[li].rms);
+            CHECKF(rmax <= lim[li].max, "%s block %lld: max error %.4f amax > %.4f", tr->name, (long long)b, rmax,
+                   lim[li].max);
+            if (rms > worst_rms) worst_rms = rms;
+            if (rmax > worst_max) worst_max = rmax;
+        }
+        if (lim[li].type == SMELT_TYPE_Q8_K)
+            printf("%-6s worst error / (d/2) = %.4f\n", tr->name, worst_max);
+        else
+            printf("%-6s worst relative rms %.4f (bound %.3f), worst max error %.4f amax (bound %.3f)\n", tr->name,
+                   worst_rms, lim[li].rms, worst_max, lim[li].max);
+    }
+    free(x), free(y), free(q);
+    return CHECK_EXIT();
+}
+
 /* ---- matmul ---- */
 static int cmd_matmul(void) {
     const uint32_t wtypes[] = {SMELT_TYPE_F32, SMELT_TYPE_F16, SMELT_TYPE_BF16, SMELT_TYPE_Q4_0,
-                               SMELT_TYPE_Q4_1, SMELT_TYPE_Q8_0, SMELT_TYPE_Q5_0, SMELT_TYPE_Q5_1};
+                               SMELT_TYPE_Q4_1, SMELT_TYPE_Q8_0, SMELT_TYPE_Q5_0, SMELT_TYPE_Q5_1,
+                               SMELT_TYPE_Q2_K, SMELT_TYPE_Q3_K, SMELT_TYPE_Q4_K, SMELT_TYPE_Q5_K,
+                               SMELT_TYPE_Q6_K};
     const int64_t Ks32[] = {96, 576}, Ks256[] = {256, 768};
     const int64_t ntoks[] = {1, 3, 37};
     const int64_t M = 45; /* rows: not a multiple of the row tile */
@@ -474,7 +552,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "kernels")) return cmd_kernels();
     if (!strcmp(argv[1], "convert")) return cmd_convert();
-    if (!strcmp(argv[1], "bounds")) return cmd_bounds();
+    if (!strcmp(argv[1], "bounds")) return cmd_bounds() | cmd_bounds_k();
     if (!strcmp(argv[1], "matmul")) return cmd_matmul();
     if (!strcmp(argv[1], "isa") && argc == 3) {
         const char *got = smelt_kernels_isa();

@@ -76,7 +76,9 @@ static int cmd_quant(const char *dir) {
         uint32_t type;
     } cases[] = {{"q8_0", SMELT_TYPE_Q8_0}, {"q4_0", SMELT_TYPE_Q4_0}, {"q4_1", SMELT_TYPE_Q4_1},
                  {"bf16", SMELT_TYPE_BF16}, {"f16", SMELT_TYPE_F16},   {"q5_0", SMELT_TYPE_Q5_0},
-                 {"q5_1", SMELT_TYPE_Q5_1}};
+                 {"q5_1", SMELT_TYPE_Q5_1}, {"q8_k", SMELT_TYPE_Q8_K},   {"q2_k", SMELT_TYPE_Q2_K},
+                 {"q3_k", SMELT_TYPE_Q3_K}, {"q4_k", SMELT_TYPE_Q4_K},   {"q5_k", SMELT_TYPE_Q5_K},
+                 {"q6_k", SMELT_TYPE_Q6_K}};
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         const bool kq = smelt_quant_traits(cases[c].type)->blck == 256;
         const float *x = kq ? xk : x32;
@@ -117,7 +119,7 @@ static int cmd_quant(const char *dir) {
                 }
             }
         }
-        printf("%-5s %lld elements: quantize/dequantize %s gguf-py on every tier\n", tr->name, (long long)n,
+        printf("%-5s %lld elements: quantize/dequantize %s llama.cpp reference (gguf-py / libggml) on every tier\n", tr->name, (long long)n,
                check_failures == failures_before ? "identical to" : "DIFFERENT from");
         free(q), free(d), free(gq), free(gd);
     }

@@ -17,3 +17,5 @@ add_test(NAME quant_golden COMMAND test_quant_golden quant ${CMAKE_CURRENT_LIST_
 # Real tensors: a missing model FAILS (with a message to run `smelt pull`).
 add_test(NAME quant_golden_model COMMAND test_quant_golden model ${CMAKE_CURRENT_LIST_DIR}/golden
          ${SMELT_MODEL_DIR}/SmolLM2-135M-Instruct.Q4_1.gguf model_tensors.txt smollm2-135m)
+add_test(NAME quant_golden_model_gemma COMMAND test_quant_golden model ${CMAKE_CURRENT_LIST_DIR}/golden
+         ${SMELT_MODEL_DIR}/gemma-3-270m-q4_k_m.gguf model_tensors_gemma.txt gemma3-270m)
