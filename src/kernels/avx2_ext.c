@@ -254,12 +254,79 @@ static float avx2_vec_dot_q6_k_q8_k(int64_t n, const void *vx, const void *vy) {
     return hsum_ps256(acc);
 }
 
+/* ---- Q2_K . Q8_K: q in 0..3 (maddubs pairs <= 2*3*128), 4-bit scales per
+ * 16 via madd; mins (high nibbles) through bsums. ---- */
+static float avx2_vec_dot_q2_k_q8_k(int64_t n, const void *vx, const void *vy) {
+    const smelt_block_q2_k *x = vx;
+    const smelt_block_q8_k *y = vy;
+    const __m256i m2 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0.0f;
+    for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
+        const uint8_t *sc = x[i].scales;
+        const __m128i s8 = _mm_loadu_si128((const __m128i *)sc);
+        const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s8, 4), _mm_set1_epi8(0x0f)));
+        const int summs = hsum_epi32_256(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), mins16));
+        accm += y[i].d * FP16(x[i].dmin) * (float)summs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i q2 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            for (int s = 0; s < 4; s++) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(q2, 2 * s), m2);
+                const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * s));
+                const int g = 8 * h + 2 * s;
+                const __m256i p =
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(q, yv), scale_pair(sc[g] & 0xf, sc[g + 1] & 0xf));
+                sumi = _mm256_add_epi32(sumi, p);
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * FP16(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_ps256(acc) - accm;
+}
+
+/* ---- Q3_K . Q8_K: q-4 with q = low 2 bits + 4*hmask bit in 0..7:
+ * sum(sc*q*y) - 4*sum(sc*bsum); maddubs pairs <= 2*7*128; signed 6-bit
+ * scales via madd. ---- */
+static float avx2_vec_dot_q3_k_q8_k(int64_t n, const void *vx, const void *vy) {
+    const smelt_block_q3_k *x = vx;
+    const smelt_block_q8_k *y = vy;
+    const __m256i m2 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
+        int16_t sc[16];
+        const uint8_t *ps = x[i].scales;
+        for (int j = 0; j < 16; j++) {
+            const int lo = j < 8 ? (ps[j] & 0xf) : (ps[j - 8] >> 4);
+            sc[j] = (int16_t)((lo | (((ps[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32);
+        }
+        const __m256i sc16 = _mm256_loadu_si256((const __m256i *)sc);
+        const __m256i bias = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), sc16);
+        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 2));
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
+        for (int h = 0; h < 2; h++) {
+            const __m256i q3 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            for (int s = 0; s < 4; s++) {
+                const __m256i hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + s), m1), 2);
+                const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q3, 2 * s), m2), hb);
+                const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * s));
+                const int g = 8 * h + 2 * s;
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q, yv), scale_pair(sc[g], sc[g + 1])));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_ps256(acc);
+}
+
 #pragma GCC pop_options
 
 void smelt_kernels_fill_avx2_ext(struct smelt_kernel_set *ks) {
     ks->vec_dot[SMELT_TYPE_Q5_0] = avx2_vec_dot_q5_0_q8_0;
     ks->vec_dot[SMELT_TYPE_Q5_1] = avx2_vec_dot_q5_1_q8_1;
     ks->from_float[SMELT_TYPE_Q8_K] = avx2_q8_k_from_float;
+    ks->vec_dot[SMELT_TYPE_Q2_K] = avx2_vec_dot_q2_k_q8_k;
+    ks->vec_dot[SMELT_TYPE_Q3_K] = avx2_vec_dot_q3_k_q8_k;
     ks->vec_dot[SMELT_TYPE_Q4_K] = avx2_vec_dot_q4_k_q8_k;
     ks->vec_dot[SMELT_TYPE_Q5_K] = avx2_vec_dot_q5_k_q8_k;
     ks->vec_dot[SMELT_TYPE_Q6_K] = avx2_vec_dot_q6_k_q8_k;
