@@ -319,6 +319,48 @@ static float avx2_vec_dot_q3_k_q8_k(int64_t n, const void *vx, const void *vy) {
     return hsum_ps256(acc);
 }
 
+/* ---- IQ4_NL . Q8_0 and IQ4_XS . Q8_K: indices -> int8 values by pshufb,
+ * signed x signed with the sign trick (|x| as u8 times y*sign(x)): pairs
+ * <= 2*127*127, exact when y has no -128 (the quantizers give -127..127). */
+static inline __m256i iq4_values(const uint8_t *qs) {
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)smelt_kvalues_iq4nl));
+    return _mm256_shuffle_epi8(table, unpack_nibbles(qs));
+}
+
+static inline __m256i dot_s8s8_pairs(__m256i x, __m256i y) {
+    return _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+static float avx2_vec_dot_iq4_nl_q8_0(int64_t n, const void *vx, const void *vy) {
+    const smelt_block_iq4_nl *x = vx;
+    const smelt_block_q8_0 *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / SMELT_QK4_NL; i++) {
+        const __m256i xv = iq4_values(x[i].qs);
+        const __m256i yv = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        const __m256i q = madd1(dot_s8s8_pairs(xv, yv));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(y[i].d) * FP16(x[i].d)), _mm256_cvtepi32_ps(q), acc);
+    }
+    return hsum_ps256(acc);
+}
+
+static float avx2_vec_dot_iq4_xs_q8_k(int64_t n, const void *vx, const void *vy) {
+    const smelt_block_iq4_xs *x = vx;
+    const smelt_block_q8_k *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
+        __m256i sumi = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = (((x[i].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((x[i].scales_h >> (2 * ib)) & 3) << 4)) - 32;
+            const __m256i xv = iq4_values(x[i].qs + 16 * ib);
+            const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 32 * ib));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(dot_s8s8_pairs(xv, yv), _mm256_set1_epi16((short)ls)));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_ps256(acc);
+}
+
 #pragma GCC pop_options
 
 void smelt_kernels_fill_avx2_ext(struct smelt_kernel_set *ks) {
@@ -330,6 +372,8 @@ void smelt_kernels_fill_avx2_ext(struct smelt_kernel_set *ks) {
     ks->vec_dot[SMELT_TYPE_Q4_K] = avx2_vec_dot_q4_k_q8_k;
     ks->vec_dot[SMELT_TYPE_Q5_K] = avx2_vec_dot_q5_k_q8_k;
     ks->vec_dot[SMELT_TYPE_Q6_K] = avx2_vec_dot_q6_k_q8_k;
+    ks->vec_dot[SMELT_TYPE_IQ4_NL] = avx2_vec_dot_iq4_nl_q8_0;
+    ks->vec_dot[SMELT_TYPE_IQ4_XS] = avx2_vec_dot_iq4_xs_q8_k;
 }
 
 #else

@@ -39,6 +39,10 @@ static struct smelt_type_traits traits_table[SMELT_TYPE_COUNT] = {
         smelt_q5_k_to_float_ref, smelt_q5_k_from_float_ref, smelt_vec_dot_q5_k_q8_k_ref),
     ROW(SMELT_TYPE_Q6_K, "Q6_K", SMELT_QK_K, sizeof(smelt_block_q6_k), SMELT_TYPE_Q8_K,
         smelt_q6_k_to_float_ref, smelt_q6_k_from_float_ref, smelt_vec_dot_q6_k_q8_k_ref),
+    ROW(SMELT_TYPE_IQ4_NL, "IQ4_NL", SMELT_QK4_NL, sizeof(smelt_block_iq4_nl), SMELT_TYPE_Q8_0,
+        smelt_iq4_nl_to_float_ref, smelt_iq4_nl_from_float_ref, smelt_vec_dot_iq4_nl_q8_0_ref),
+    ROW(SMELT_TYPE_IQ4_XS, "IQ4_XS", SMELT_QK_K, sizeof(smelt_block_iq4_xs), SMELT_TYPE_Q8_K,
+        smelt_iq4_xs_to_float_ref, smelt_iq4_xs_from_float_ref, smelt_vec_dot_iq4_xs_q8_k_ref),
     /* activation-only types: no dot with themselves */
     ROW(SMELT_TYPE_Q8_K, "Q8_K", SMELT_QK_K, sizeof(smelt_block_q8_k), SMELT_TYPE_Q8_K,
         smelt_q8_k_to_float_ref, smelt_q8_k_from_float_ref, NULL),

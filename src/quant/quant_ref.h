@@ -55,6 +55,14 @@ float smelt_vec_dot_q4_k_q8_k_ref(int64_t n, const void *x, const void *y);
 float smelt_vec_dot_q5_k_q8_k_ref(int64_t n, const void *x, const void *y);
 float smelt_vec_dot_q6_k_q8_k_ref(int64_t n, const void *x, const void *y);
 
+/* IQ4_NL / IQ4_XS (quant_ref_iq4.c) */
+void smelt_iq4_nl_to_float_ref(const void *src, float *dst, int64_t n);
+void smelt_iq4_xs_to_float_ref(const void *src, float *dst, int64_t n);
+void smelt_iq4_nl_from_float_ref(const float *src, void *dst, int64_t n);
+void smelt_iq4_xs_from_float_ref(const float *src, void *dst, int64_t n);
+float smelt_vec_dot_iq4_nl_q8_0_ref(int64_t n, const void *x, const void *y);
+float smelt_vec_dot_iq4_xs_q8_k_ref(int64_t n, const void *x, const void *y);
+
 /* vec_dot (x in the weight type, y in its vec_dot_type) */
 float smelt_vec_dot_f32_ref(int64_t n, const void *x, const void *y);
 float smelt_vec_dot_f16_ref(int64_t n, const void *x, const void *y);

@@ -73,7 +73,8 @@ static void gbuf_free(void *b) {
 static const uint32_t all_types[] = {SMELT_TYPE_F32,  SMELT_TYPE_F16,  SMELT_TYPE_BF16, SMELT_TYPE_Q4_0,
                                      SMELT_TYPE_Q4_1, SMELT_TYPE_Q8_0, SMELT_TYPE_Q8_1, SMELT_TYPE_Q5_0,
                                      SMELT_TYPE_Q5_1, SMELT_TYPE_Q8_K, SMELT_TYPE_Q2_K, SMELT_TYPE_Q3_K,
-                                     SMELT_TYPE_Q4_K, SMELT_TYPE_Q5_K, SMELT_TYPE_Q6_K};
+                                     SMELT_TYPE_Q4_K, SMELT_TYPE_Q5_K, SMELT_TYPE_Q6_K, SMELT_TYPE_IQ4_NL,
+                                     SMELT_TYPE_IQ4_XS};
 #define N_TYPES (sizeof all_types / sizeof all_types[0])
 
 /* odd block counts (1, 3, 5, 129, ...) so 2- and 4-block loops hit their tails */
@@ -341,6 +342,9 @@ static int cmd_convert(void) {
  *   Q4_1:       |x - x'| <= |d|/2 + 15*|d - d16| + |m - m16|
  *   Q5_0:       |x - x'| <= |d|/2 + 16*|d - d16|  (d = max/-16), or |d| + 16|d - d16| when clamped
  *   Q5_1:       |x - x'| <= |d|/2 + 31*|d - d16| + |m - m16|   (d = (max-min)/31)
+ *   IQ4_NL:     |x - x'| <= 14|d0| + 127|d0 - d16| + 127*2^-10*|d16|, d0 = max/-127 the
+ *               scale the indices are chosen with (x/d0 in [-127, 127]; the values span
+ *               [-127, 113] with gaps <= 24), d16 the stored least-squares scale
  *   F16: relative error <= 2^-11 (normal range); BF16: relative error <= 2^-8
  * each with a relative slack of 1e-6 of the block's amax for float rounding
  * in x/d. Q8_1 additionally: |s - d*sum(q)| <= |d*sum(q)| * 2^-11. */
@@ -383,6 +387,9 @@ static int cmd_bounds(void) {
                     const float d = (mx - mn) / 31, d16 = smelt_fp16_to_fp32(smelt_fp32_to_fp16(d));
                     const float m16 = smelt_fp16_to_fp32(smelt_fp32_to_fp16(mn));
                     bound = d / 2 + 31 * fabs((double)d - d16) + fabs((double)mn - m16);
+                } else if (type == SMELT_TYPE_IQ4_NL) {
+                    const float d0 = maxv / -127, d16 = smelt_fp16_to_fp32(((const smelt_block_iq4_nl *)q)[b].d);
+                    bound = 14 * fabs(d0) + 127 * fabs((double)d0 - d16) + 127 * 0x1p-10 * fabs(d16);
                 } else if (type == SMELT_TYPE_Q4_1) {
                     const float d = (mx - mn) / 15, d16 = smelt_fp16_to_fp32(smelt_fp32_to_fp16(d));
                     const float m16 = smelt_fp16_to_fp32(smelt_fp32_to_fp16(mn));
@@ -424,7 +431,7 @@ static int cmd_bounds(void) {
  *   Q8_K:   |x - x'| <= d/2 (1 + 2^-20) with d = amax/127 (no fp16 rounding)
  *   Q6_K:   rms <= 0.045, max <= 0.025 amax       Q5_K: rms <= 0.070, max <= 0.045 amax
  *   Q4_K:   rms <= 0.14,  max <= 0.080 amax       Q3_K: rms <= 0.30,  max <= 0.24 amax
- *   Q2_K:   rms <= 0.55,  max <= 0.40 amax
+ *   Q2_K:   rms <= 0.55,  max <= 0.40 amax       IQ4_XS: rms <= 0.18, max <= 0.09 amax
  * (about 1.3x the worst block of this data, which has outliers of 8 sigma;
  * the rms values are what a uniform quantizer of the bit width over the
  * block's range gives. A regression in the scale search or in the packing
@@ -440,7 +447,8 @@ static int cmd_bounds_k(void) {
         uint32_t type;
         double rms, max;
     } lim[] = {{SMELT_TYPE_Q8_K, 0, 0},       {SMELT_TYPE_Q6_K, 0.045, 0.025}, {SMELT_TYPE_Q5_K, 0.070, 0.045},
-               {SMELT_TYPE_Q4_K, 0.14, 0.080}, {SMELT_TYPE_Q3_K, 0.30, 0.24},   {SMELT_TYPE_Q2_K, 0.55, 0.40}};
+               {SMELT_TYPE_Q4_K, 0.14, 0.080}, {SMELT_TYPE_Q3_K, 0.30, 0.24},   {SMELT_TYPE_Q2_K, 0.55, 0.40},
+               {SMELT_TYPE_IQ4_XS, 0.18, 0.09}};
     for (size_t li = 0; li < sizeof lim / sizeof *lim; li++) {
         const struct smelt_type_traits *tr = smelt_quant_traits(lim[li].type);
         if (!tr) continue;
@@ -491,7 +499,7 @@ static int cmd_matmul(void) {
     const uint32_t wtypes[] = {SMELT_TYPE_F32, SMELT_TYPE_F16, SMELT_TYPE_BF16, SMELT_TYPE_Q4_0,
                                SMELT_TYPE_Q4_1, SMELT_TYPE_Q8_0, SMELT_TYPE_Q5_0, SMELT_TYPE_Q5_1,
                                SMELT_TYPE_Q2_K, SMELT_TYPE_Q3_K, SMELT_TYPE_Q4_K, SMELT_TYPE_Q5_K,
-                               SMELT_TYPE_Q6_K};
+                               SMELT_TYPE_Q6_K, SMELT_TYPE_IQ4_NL, SMELT_TYPE_IQ4_XS};
     const int64_t Ks32[] = {96, 576}, Ks256[] = {256, 768};
     const int64_t ntoks[] = {1, 3, 37};
     const int64_t M = 45; /* rows: not a multiple of the row tile */

@@ -78,7 +78,7 @@ static int cmd_quant(const char *dir) {
                  {"bf16", SMELT_TYPE_BF16}, {"f16", SMELT_TYPE_F16},   {"q5_0", SMELT_TYPE_Q5_0},
                  {"q5_1", SMELT_TYPE_Q5_1}, {"q8_k", SMELT_TYPE_Q8_K},   {"q2_k", SMELT_TYPE_Q2_K},
                  {"q3_k", SMELT_TYPE_Q3_K}, {"q4_k", SMELT_TYPE_Q4_K},   {"q5_k", SMELT_TYPE_Q5_K},
-                 {"q6_k", SMELT_TYPE_Q6_K}};
+                 {"q6_k", SMELT_TYPE_Q6_K}, {"iq4_nl", SMELT_TYPE_IQ4_NL}, {"iq4_xs", SMELT_TYPE_IQ4_XS}};
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         const bool kq = smelt_quant_traits(cases[c].type)->blck == 256;
         const float *x = kq ? xk : x32;
