@@ -15,8 +15,10 @@ static double now(void) {
 }
 
 int main(void) {
-    const int64_t K = 576, M = 1536;
-    const uint32_t types[] = {SMELT_TYPE_F32, SMELT_TYPE_F16, SMELT_TYPE_Q4_0, SMELT_TYPE_Q4_1, SMELT_TYPE_Q8_0};
+    const int64_t K = 1536, M = 1536; /* K: a multiple of 256 for the K-quants */
+    const uint32_t types[] = {SMELT_TYPE_F32,  SMELT_TYPE_F16,  SMELT_TYPE_Q4_0, SMELT_TYPE_Q4_1, SMELT_TYPE_Q8_0,
+                              SMELT_TYPE_Q5_0, SMELT_TYPE_Q5_1, SMELT_TYPE_Q2_K, SMELT_TYPE_Q3_K, SMELT_TYPE_Q4_K,
+                              SMELT_TYPE_Q5_K, SMELT_TYPE_Q6_K, SMELT_TYPE_IQ4_NL, SMELT_TYPE_IQ4_XS};
     const int64_t ntoks[] = {1, 32};
     float *wf = malloc(M * K * 4), *x = malloc(32 * K * 4), *y = malloc(32 * M * 4);
     for (int64_t i = 0; i < M * K; i++) wf[i] = (float)((i * 7919) % 2001 - 1000) * 1e-4f;
@@ -40,6 +42,23 @@ int main(void) {
                    (double)M * K * nt * reps / t * 1e-9);
         }
         free(w), free(xq);
+    }
+    /* the Q8_K activation quantizer, dispatched vs reference */
+    {
+        const struct smelt_type_traits *tr = smelt_quant_traits(SMELT_TYPE_Q8_K);
+        void *xq = malloc(32 * smelt_quant_row_size(SMELT_TYPE_Q8_K, K));
+        for (int pass = 0; pass < 2; pass++) {
+            smelt_from_float_fn f = pass ? tr->from_float_ref : tr->from_float;
+            int reps = 0;
+            double t0 = now(), t;
+            do {
+                f(x, xq, 32 * K);
+                reps++;
+            } while ((t = now() - t0) < 0.3);
+            printf("Q8_K quantize (%s) %8.1f us per %lld floats\n", pass ? "ref" : "dispatched", t / reps * 1e6,
+                   (long long)(32 * K));
+        }
+        free(xq);
     }
     free(wf), free(x), free(y);
     return 0;

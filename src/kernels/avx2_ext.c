@@ -142,23 +142,28 @@ static inline __m256i scale_pair(int a, int b) {
     return _mm256_set_m128i(_mm_set1_epi16((short)b), _mm_set1_epi16((short)a));
 }
 
-static inline void k4_scales_mins(const uint8_t *q, uint8_t sc[8], uint8_t mn[8]) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = q[j] & 63;
-        mn[j] = q[j + 4] & 63;
-    }
-    for (int j = 4; j < 8; j++) {
-        sc[j] = (uint8_t)((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
-        mn[j] = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
+/* The 8 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K block,
+ * unpacked with 32-bit masks (get_scale_min_k4 for all j at once). */
+static inline void k4_scales_mins(const uint8_t *q, uint8_t out[16]) {
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
+    const uint32_t mins_lo = u[1] & m6;
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
+    u[2] = mins_lo;
+    u[0] &= m6;
+    memcpy(out, u, 16);
 }
 
-/* sum over j of bsums[2j..2j+1] * mins[j] (int16 x int16 -> int32) */
-static inline int k4_min_sum(const int16_t *bsums, const uint8_t mn[8]) {
-    const __m256i b = _mm256_loadu_si256((const __m256i *)bsums);
-    const __m256i m = _mm256_setr_epi16(mn[0], mn[0], mn[1], mn[1], mn[2], mn[2], mn[3], mn[3], mn[4], mn[4], mn[5],
-                                        mn[5], mn[6], mn[6], mn[7], mn[7]);
-    return hsum_epi32_256(_mm256_madd_epi16(b, m));
+/* sum over j of (bsums[2j] + bsums[2j+1]) * mins[j] */
+static inline int k4_min_sum(const int16_t *bsums, const uint8_t *mn) {
+    const __m128i b = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums), _mm_loadu_si128((const __m128i *)(bsums + 8)));
+    const __m128i m = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn));
+    __m128i p = _mm_madd_epi16(b, m);
+    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(1, 0, 3, 2)));
+    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(p);
 }
 
 /* ---- Q4_K . Q8_K: maddubs(q <= 15, y): pairs <= 3810; times 6-bit scale
@@ -170,9 +175,9 @@ static float avx2_vec_dot_q4_k_q8_k(int64_t n, const void *vx, const void *vy) {
     __m256 acc = _mm256_setzero_ps();
     float accm = 0.0f;
     for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
-        uint8_t sc[8], mn[8];
-        k4_scales_mins(x[i].scales, sc, mn);
-        accm += FP16(x[i].dmin) * y[i].d * (float)k4_min_sum(y[i].bsums, mn);
+        uint8_t sc[16]; /* scales, then mins */
+        k4_scales_mins(x[i].scales, sc);
+        accm += FP16(x[i].dmin) * y[i].d * (float)k4_min_sum(y[i].bsums, sc + 8);
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             const __m256i q4 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
@@ -196,9 +201,9 @@ static float avx2_vec_dot_q5_k_q8_k(int64_t n, const void *vx, const void *vy) {
     __m256 acc = _mm256_setzero_ps();
     float accm = 0.0f;
     for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
-        uint8_t sc[8], mn[8];
-        k4_scales_mins(x[i].scales, sc, mn);
-        accm += FP16(x[i].dmin) * y[i].d * (float)k4_min_sum(y[i].bsums, mn);
+        uint8_t sc[16]; /* scales, then mins */
+        k4_scales_mins(x[i].scales, sc);
+        accm += FP16(x[i].dmin) * y[i].d * (float)k4_min_sum(y[i].bsums, sc + 8);
         const __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
@@ -294,13 +299,18 @@ static float avx2_vec_dot_q3_k_q8_k(int64_t n, const void *vx, const void *vy) {
     const __m256i m2 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
+        /* 16 6-bit scales: low nibbles from bytes 0..7, high 2 bits from 8..11 */
+        uint32_t a[4];
+        memcpy(a, x[i].scales, 12);
+        const uint32_t k4 = 0x0f0f0f0f, k2 = 0x03030303, t = a[2];
+        a[2] = ((a[0] >> 4) & k4) | (((t >> 4) & k2) << 4);
+        a[3] = ((a[1] >> 4) & k4) | (((t >> 6) & k2) << 4);
+        a[0] = (a[0] & k4) | ((t & k2) << 4);
+        a[1] = (a[1] & k4) | (((t >> 2) & k2) << 4);
+        const __m256i sc16 = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)a)),
+                                              _mm256_set1_epi16(32));
         int16_t sc[16];
-        const uint8_t *ps = x[i].scales;
-        for (int j = 0; j < 16; j++) {
-            const int lo = j < 8 ? (ps[j] & 0xf) : (ps[j - 8] >> 4);
-            sc[j] = (int16_t)((lo | (((ps[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32);
-        }
-        const __m256i sc16 = _mm256_loadu_si256((const __m256i *)sc);
+        _mm256_storeu_si256((__m256i *)sc, sc16);
         const __m256i bias = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), sc16);
         __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 2));
         const __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
