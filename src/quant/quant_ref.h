@@ -6,6 +6,12 @@
  * x+8.5 / x+0.5 for Q4, round-to-nearest-even fp16 scales); the dots are
  * ggml's scalar dots (int32 sum per block, times d_x*d_y in float, blocks
  * summed in order; f32/f16/bf16 dots accumulate in double like ggml_float).
+ * Q5_0/Q5_1 follow the Q4 rules with 5-bit quants (x+16.5 / x+0.5). The
+ * K-quants, Q8_K (quant_ref_k.c) and IQ4_NL/IQ4_XS (quant_ref_iq4.c) reproduce
+ * quantize_row_*_ref including their scale searches, with round-half-even
+ * nearest_int; their dots sum integers per super-block (per block for IQ4_NL)
+ * and apply the float scales once per super-block. Bit-identity is checked
+ * against gguf-py and libggml by tests/quant/test_quant_golden.c.
  *
  * Inputs containing NaN or infinities have unspecified quantized results.
  */
