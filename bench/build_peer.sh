@@ -4,6 +4,7 @@
 #
 #   bench/build_peer.sh            build (or reuse) and print the path of llama-bench
 #   bench/build_peer.sh --force    rebuild even if the cached binary's stamp matches
+#   bench/build_peer.sh --print-flags   print the cmake flags it would use, build nothing
 #
 # Environment:
 #   SMELT_PEER_DIR      cache folder (default ~/.cache/smelt/peer)
@@ -11,9 +12,10 @@
 #   SMELT_PEER_SDIST    use this sdist .tar.gz instead of `pip download`
 #   SMELT_PEER_JOBS     build jobs (default 2)
 #   PIP                 pip command (default: python3 -m pip)
+#   SMELT_PEER_CPU_FLAGS  CPU flags to plan for instead of /proc/cpuinfo's (for --print-flags checks)
 #
 # Output in $SMELT_PEER_DIR:
-#   bin/llama-bench     static binary (no shared libs next to it)
+#   bin/llama-bench     llama/ggml linked in statically (only system libs such as libgomp are shared)
 #   STAMP               what was built: version, upstream commit, compiler, exact cmake flags
 #   build.log           the configure + build log
 # The last line on stdout is the absolute path of llama-bench; everything else goes to stderr.
@@ -27,12 +29,18 @@ set -euo pipefail
 VER=${SMELT_PEER_VERSION:-0.3.36}
 PEER_DIR=${SMELT_PEER_DIR:-$HOME/.cache/smelt/peer}
 JOBS=${SMELT_PEER_JOBS:-2}
-FORCE=0
-[[ ${1:-} == --force ]] && FORCE=1
+FORCE=0 PRINT=0
+case ${1:-} in
+--force) FORCE=1 ;;
+--print-flags) PRINT=1 ;;
+"") ;;
+*) echo "usage: $0 [--force | --print-flags]" >&2; exit 2 ;;
+esac
 
 log() { echo "build_peer: $*" >&2; }
 
-cpu_has() { grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -qx "$1"; }
+CPU_FLAGS=" ${SMELT_PEER_CPU_FLAGS:-$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2)} "
+cpu_has() { [[ $CPU_FLAGS == *" $1 "* ]]; }
 
 for f in avx2 fma f16c bmi2; do
     cpu_has "$f" || { log "this CPU lacks $f; the peer build assumes AVX2/FMA/F16C/BMI2"; exit 1; }
@@ -60,8 +68,12 @@ FLAGS+=(
     -DLLAMA_BUILD_TOOLS=ON
 )
 # GGML_OPENMP stays at its default (ON when the compiler has OpenMP).
+if [[ $PRINT == 1 ]]; then
+    echo "${FLAGS[*]}"
+    exit 0
+fi
 
-CC_VER=$(cc --version | head -1)
+CC_VER=$(cc --version | sed -n 1p)
 STAMP_TEXT="llama-cpp-python==$VER
 compiler: $CC_VER
 cmake flags: ${FLAGS[*]}"
