@@ -170,6 +170,43 @@ static void avx2_q8_1_from_float(const float *x, void *dst, int64_t n) {
     }
 }
 
+/* run-time activation quantizers: id = 127/amax, round half to even (llama.cpp's x86 path) */
+static inline int quant32_q8_even(const float *x, float id, int8_t *out) {
+    const __m256 mul = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int k = 0; k < 4; k++)
+        q[k] = _mm256_cvtps_epi32(
+            _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const int sum = hsum_epi32_256(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+    __m256i a = _mm256_packs_epi32(q[0], q[1]);
+    __m256i b = _mm256_packs_epi32(q[2], q[3]);
+    __m256i c = _mm256_packs_epi16(a, b);
+    c = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)out, c);
+    return sum;
+}
+
+static void avx2_q8_0_quantize_act(const float *x, void *dst, int64_t n) {
+    smelt_block_q8_0 *y = dst;
+    for (int64_t i = 0; i < n / SMELT_QK8_0; i++) {
+        const float *xb = x + i * SMELT_QK8_0;
+        const float amax = amax32(xb), d = amax / 127;
+        y[i].d = smelt_fp32_to_fp16(d);
+        quant32_q8_even(xb, amax != 0.0f ? 127.0f / amax : 0.0f, y[i].qs);
+    }
+}
+
+static void avx2_q8_1_quantize_act(const float *x, void *dst, int64_t n) {
+    smelt_block_q8_1 *y = dst;
+    for (int64_t i = 0; i < n / SMELT_QK8_1; i++) {
+        const float *xb = x + i * SMELT_QK8_1;
+        const float amax = amax32(xb), d = amax / 127;
+        y[i].d = smelt_fp32_to_fp16(d);
+        const int sum = quant32_q8_even(xb, amax != 0.0f ? 127.0f / amax : 0.0f, y[i].qs);
+        y[i].s = smelt_fp32_to_fp16(d * (float)sum);
+    }
+}
+
 static void avx2_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -336,6 +373,8 @@ void smelt_kernels_fill_avx2(struct smelt_kernel_set *ks) {
     ks->to_float[SMELT_TYPE_BF16] = avx2_bf16_to_float;
     ks->from_float[SMELT_TYPE_Q8_0] = avx2_q8_0_from_float;
     ks->from_float[SMELT_TYPE_Q8_1] = avx2_q8_1_from_float;
+    ks->quantize_act[SMELT_TYPE_Q8_0] = avx2_q8_0_quantize_act;
+    ks->quantize_act[SMELT_TYPE_Q8_1] = avx2_q8_1_quantize_act;
     ks->from_float[SMELT_TYPE_F16] = avx2_f16_from_float;
     ks->from_float[SMELT_TYPE_BF16] = avx2_bf16_from_float;
     ks->vec_dot[SMELT_TYPE_F32] = avx2_vec_dot_f32;

@@ -84,6 +84,7 @@ void smelt_kernels_fill_ref(struct smelt_kernel_set *ks) {
         ks->to_float[t] = tr->to_float_ref;
         ks->from_float[t] = tr->from_float_ref;
         ks->vec_dot[t] = tr->vec_dot_ref;
+        ks->quantize_act[t] = tr->quantize_act_ref;
     }
     ks->dot_f32 = ref_dot_f32;
     ks->mad_f32 = smelt_vec_mad_f32_ref;
@@ -125,6 +126,11 @@ bool smelt_kernels_probe(const struct smelt_kernel_set *ks) {
         memset(qa, 0xa5, sizeof qa);
         ks->from_float[t](xa, qa, PROBE_N);
         if (memcmp(qa, qr, rs) != 0) return false;
+        tr->quantize_act_ref(xa, qr, PROBE_N);
+        memset(qa, 0xa5, sizeof qa);
+        ks->quantize_act[t](xa, qa, PROBE_N);
+        if (memcmp(qa, qr, rs) != 0) return false;
+        tr->from_float_ref(xa, qr, PROBE_N);
         /* to_float: exact */
         tr->to_float_ref(qr, fa, PROBE_N);
         ks->to_float[t](qr, fb, PROBE_N);
@@ -237,6 +243,11 @@ static void kernels_init_impl(void) {
     }
     smelt_log(3, "kernels: using %s", isa_names[isa]);
     atomic_store_explicit(&kernels_ready, 1, memory_order_release);
+}
+
+smelt_from_float_fn smelt_kernels_quantize_act(uint32_t type) {
+    smelt_kernels_init();
+    return type < SMELT_TYPE_COUNT ? active.quantize_act[type] : NULL;
 }
 
 void smelt_kernels_init(void) {

@@ -28,6 +28,7 @@ struct smelt_kernel_set {
     smelt_to_float_fn to_float[SMELT_TYPE_COUNT];
     smelt_from_float_fn from_float[SMELT_TYPE_COUNT];
     smelt_vec_dot_fn vec_dot[SMELT_TYPE_COUNT];
+    smelt_from_float_fn quantize_act[SMELT_TYPE_COUNT]; /* run-time activation quantizers */
     float (*dot_f32)(int64_t n, const float *x, const float *y);
     void (*mad_f32)(int64_t n, float *y, const float *x, float a);
     void (*scale_f32)(int64_t n, float *y, float a);
@@ -48,6 +49,8 @@ void smelt_kernels_fill(enum smelt_isa isa, struct smelt_kernel_set *ks);
 /* Run the start-up probe of a filled set against the reference: true if every
  * kernel agrees (exactly for conversions, to rounding level for dots). */
 bool smelt_kernels_probe(const struct smelt_kernel_set *ks);
+/* Dispatched run-time activation quantizer of a type (see quantize_act_ref). */
+smelt_from_float_fn smelt_kernels_quantize_act(uint32_t type);
 /* The tier selected by smelt_kernels_init(). */
 enum smelt_isa smelt_kernels_active_isa(void);
 

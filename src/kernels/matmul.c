@@ -36,9 +36,9 @@ void smelt_matmul_rows(const void *w, enum smelt_type wtype, int64_t K, int64_t 
 
 void smelt_quantize_rows(const float *x, int64_t n_tok, int64_t K, enum smelt_type vec_dot_type,
                          void *out) {
-    const struct smelt_type_traits *tr = smelt_quant_traits(vec_dot_type);
-    assert(tr && tr->from_float && K % tr->blck == 0);
+    assert(smelt_quant_traits(vec_dot_type) && K % smelt_quant_traits(vec_dot_type)->blck == 0);
     const size_t rs = smelt_quant_row_size(vec_dot_type, K);
     char *o = out;
-    for (int64_t t = 0; t < n_tok; t++) tr->from_float(x + t * K, o + (size_t)t * rs, K);
+    const smelt_from_float_fn q = smelt_kernels_quantize_act(vec_dot_type);
+    for (int64_t t = 0; t < n_tok; t++) q(x + t * K, o + (size_t)t * rs, K);
 }

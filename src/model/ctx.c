@@ -81,7 +81,9 @@ enum smelt_status smelt_ctx_new(const struct smelt_model *m, const struct smelt_
         c->xq[s] = smelt_aligned_alloc(64, c->xq_row * (size_t)B);
         if (!c->xq[s]) { st = SMELT_ERR_NOMEM; goto fail; }
     }
-    ALLOC(scores, (int64_t)p.n_threads * p.n_ctx);
+    c->scores_stride = ((int64_t)p.n_ctx + 31) & ~(int64_t)31;
+    ALLOC(scores, (int64_t)p.n_threads * c->scores_stride);
+    ALLOC(attn_acc, (int64_t)p.n_threads * 32 * hp->head_dim);
     ALLOC(qh, (int64_t)p.n_threads * hp->head_dim);
     ALLOC(cell_of, B);
     ALLOC(vis, (int64_t)(B < SMELT_MAX_SEQ ? B : SMELT_MAX_SEQ) * p.n_ctx);
@@ -102,7 +104,7 @@ void smelt_ctx_free(struct smelt_ctx *c) {
     free(c->x); free(c->xn); free(c->q); free(c->k); free(c->v); free(c->att);
     free(c->gate); free(c->up); free(c->rope_cs);
     for (int s = 0; s < SMELT_XQ_SLOTS; s++) free(c->xq[s]);
-    free(c->scores); free(c->qh); free(c->cell_of); free(c->vis); free(c->vis_n); free(c->vis_off);
+    free(c->scores); free(c->attn_acc); free(c->qh); free(c->cell_of); free(c->vis); free(c->vis_n); free(c->vis_off);
     free(c->out_row); free(c->logits); free(c->out_index);
     free(c);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "kernels/ggml_numerics.h"
 #include "kernels/kernels.h"
 #include "model_internal.h"
 #include "quant/quant.h"
@@ -100,35 +101,45 @@ static void add_bias(float *y, const struct smelt_weight *b, int64_t t0, int64_t
         for (int64_t i = 0; i < b->ne0; i++) y[t * b->ne0 + i] += bb[i];
 }
 
+/* Rotation with the FMA contraction llama.cpp's compiled code uses, so the
+ * rotated values are bit-identical. */
 static void rope_apply(float *v, const float *cs, int32_t n_rot, int32_t head_dim, enum smelt_rope_kind kind) {
     (void)head_dim;
     if (kind == SMELT_ROPE_NORM) {
         for (int32_t i = 0; i < n_rot; i += 2) {
             const float c = cs[i], s = cs[i + 1];
             const float x0 = v[i], x1 = v[i + 1];
-            v[i] = x0 * c - x1 * s;
-            v[i + 1] = x0 * s + x1 * c;
+            v[i] = fmaf(x0, c, -(x1 * s));
+            v[i + 1] = fmaf(x0, s, x1 * c);
         }
     } else {
         const int32_t h = n_rot / 2;
         for (int32_t i = 0; i < h; i++) {
             const float c = cs[2 * i], s = cs[2 * i + 1];
             const float x0 = v[i], x1 = v[i + h];
-            v[i] = x0 * c - x1 * s;
-            v[i + h] = x0 * s + x1 * c;
+            v[i] = fmaf(x0, c, -(x1 * s));
+            v[i + h] = fmaf(x0, s, x1 * c);
         }
     }
 }
 
+/* Attention for (token, head) pairs split across threads. Scores live in a
+ * row over the sequence's cells in ascending cell order (padded to 32 with
+ * -inf, masked cells -inf), like llama.cpp's masked KQ row, so that the softmax
+ * and the probability-weighted sum of V run in llama.cpp's order
+ * (ggml_numerics.h). Indexing by the sequence's own cell list (not the global
+ * cell index) makes results independent of other sequences in the cache. */
 static void attention(struct fwd *f, int il, int ith, int nth) {
     struct smelt_ctx *c = f->c;
     const struct smelt_hparams *hp = &c->model->hp;
     const int32_t H = hp->n_head, HD = hp->head_dim, KD = hp->n_head_kv * HD, gqa = hp->n_head / hp->n_head_kv;
     const float scale = hp->kq_scale;
     const int32_t win = smelt_layer_is_swa(hp, il) ? hp->n_swa : 0;
+    const enum smelt_dot_order order = f->n > 1 ? SMELT_ORDER_SGEMM : SMELT_ORDER_VECDOT;
     const uint16_t *K = c->kv.k + (size_t)il * c->kv.layer_stride;
     const uint16_t *V = c->kv.v + (size_t)il * c->kv.layer_stride;
-    float *sc = c->scores + (size_t)ith * c->kv.n_ctx;
+    float *sc = c->scores + (size_t)ith * c->scores_stride;
+    float *acc = c->attn_acc + (size_t)ith * 32 * HD;
     uint16_t *qh = c->qh + (size_t)ith * HD;
     int64_t w0, w1;
     split((int64_t)f->n * H, ith, nth, &w0, &w1);
@@ -137,30 +148,28 @@ static void attention(struct fwd *f, int il, int ith, int nth) {
         const int32_t p = f->pos[t];
         const int32_t *cells = c->vis + c->vis_off[t];
         const int32_t nc = c->vis_n[t];
+        float *o = c->att + (size_t)t * H * HD + (size_t)h * HD;
+        if (nc == 0) {
+            memset(o, 0, (size_t)HD * sizeof *o);
+            continue;
+        }
+        const int32_t nd = (nc + 31) & ~31;
         smelt_fp32_to_fp16_row(c->q + (size_t)t * H * HD + (size_t)h * HD, qh, HD);
+        for (int32_t j = 0; j < nd; j++) sc[j] = -INFINITY;
         float mx = -INFINITY;
         for (int32_t j = 0; j < nc; j++) {
-            const int32_t cell = cells[j];
-            if (c->kv.pos[cell] > p || (win && p - c->kv.pos[cell] >= win)) {
-                sc[j] = -INFINITY;
-                continue;
-            }
-            const float s = smelt_vec_dot_f16(HD, K + (size_t)cell * KD + (size_t)kvh * HD, qh) * scale;
+            const int32_t cell = cells[j], cp = c->kv.pos[cell];
+            if (cp > p || (win && p - cp >= win)) continue;
+            const float s = smelt_dot_f16_order(HD, K + (size_t)cell * KD + (size_t)kvh * HD, qh, order) * scale;
             sc[j] = s;
             if (s > mx) mx = s;
         }
-        double sum = 0.0;
-        for (int32_t j = 0; j < nc; j++) {
-            const float e = sc[j] == -INFINITY ? 0.0f : expf(sc[j] - mx);
-            sc[j] = e;
-            sum += (double)e;
-        }
-        float *o = c->att + (size_t)t * H * HD + (size_t)h * HD;
-        memset(o, 0, (size_t)HD * sizeof *o);
-        const float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
-        for (int32_t j = 0; j < nc; j++)
-            if (sc[j] != 0.0f) smelt_vec_mad_f16(HD, o, V + (size_t)cells[j] * KD + (size_t)kvh * HD, sc[j] * inv);
-        (void)KD;
+        const double sum = smelt_softmax_exp_f32(nd, sc, sc, mx);
+        const float inv = (float)(1.0 / sum);
+        /* probabilities are rounded to f16, as llama.cpp's KQ x V matmul converts them */
+        for (int32_t j = 0; j < nd; j++)
+            if (sc[j] != 0.0f) sc[j] = smelt_fp16_to_fp32(smelt_fp32_to_fp16(sc[j] * inv));
+        smelt_attn_v_order(nc, sc, V + (size_t)kvh * HD, cells, KD, HD, o, acc, order);
     }
 }
 
@@ -261,7 +270,7 @@ static void forward_worker(void *arg, int ith, int nth) {
             float *g = c->gate + t * F;
             const float *u = c->up + t * F;
             if (hp->act == SMELT_ACT_SILU)
-                for (int64_t i = 0; i < F; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+                smelt_swiglu_f32(F, g, u);
             else
                 for (int64_t i = 0; i < F; i++) g[i] = gelu_f16(g[i]) * u[i];
         }

@@ -120,7 +120,9 @@ struct smelt_ctx {
     float *rope_cs;  /* [n_batch][2][n_rot] cos,sin pairs per token: [0] global base, [1] sliding-window base */
     void *xq[SMELT_XQ_SLOTS];     /* activations converted to up to 3 vec_dot_types: [n_batch][xq_row] */
     size_t xq_row;
-    float *scores;   /* [n_threads][n_ctx] attention scores */
+    float *scores;   /* [n_threads][scores_stride] attention scores / probabilities over cells */
+    int64_t scores_stride; /* n_ctx rounded up to 32 */
+    float *attn_acc; /* [n_threads][32][head_dim] accumulators of the V sum */
     uint16_t *qh;    /* [n_threads][head_dim] query rounded to f16 */
     int32_t *cell_of;   /* [n_batch] KV cell of each chunk entry */
     int32_t *vis;       /* [n_seq_in_chunk][n_ctx] cells visible to each sequence of the chunk */

@@ -9,8 +9,9 @@
  * (plus its _ref functions and, optionally, SIMD kernels in src/kernels/).
  * The dispatched pointers start as the reference and are replaced by
  * smelt_kernels_init(). */
-#define ROW(T, NAME, BLCK, BYTES, VDT, TOF, FROMF, DOT) \
-    [T] = {T, NAME, BLCK, BYTES, VDT, TOF, FROMF, DOT, TOF, FROMF, DOT}
+#define ROW_ACT(T, NAME, BLCK, BYTES, VDT, TOF, FROMF, DOT, ACT) \
+    [T] = {T, NAME, BLCK, BYTES, VDT, TOF, FROMF, DOT, TOF, FROMF, DOT, ACT}
+#define ROW(T, NAME, BLCK, BYTES, VDT, TOF, FROMF, DOT) ROW_ACT(T, NAME, BLCK, BYTES, VDT, TOF, FROMF, DOT, FROMF)
 
 static struct smelt_type_traits traits_table[SMELT_TYPE_COUNT] = {
     ROW(SMELT_TYPE_F32, "F32", 1, 4, SMELT_TYPE_F32, smelt_f32_to_float_ref,
@@ -23,8 +24,9 @@ static struct smelt_type_traits traits_table[SMELT_TYPE_COUNT] = {
         smelt_q4_0_to_float_ref, smelt_q4_0_from_float_ref, smelt_vec_dot_q4_0_q8_0_ref),
     ROW(SMELT_TYPE_Q4_1, "Q4_1", SMELT_QK4_1, sizeof(smelt_block_q4_1), SMELT_TYPE_Q8_1,
         smelt_q4_1_to_float_ref, smelt_q4_1_from_float_ref, smelt_vec_dot_q4_1_q8_1_ref),
-    ROW(SMELT_TYPE_Q8_0, "Q8_0", SMELT_QK8_0, sizeof(smelt_block_q8_0), SMELT_TYPE_Q8_0,
-        smelt_q8_0_to_float_ref, smelt_q8_0_from_float_ref, smelt_vec_dot_q8_0_q8_0_ref),
+    ROW_ACT(SMELT_TYPE_Q8_0, "Q8_0", SMELT_QK8_0, sizeof(smelt_block_q8_0), SMELT_TYPE_Q8_0,
+            smelt_q8_0_to_float_ref, smelt_q8_0_from_float_ref, smelt_vec_dot_q8_0_q8_0_ref,
+            smelt_q8_0_quantize_act_ref),
     ROW(SMELT_TYPE_Q5_0, "Q5_0", SMELT_QK5_0, sizeof(smelt_block_q5_0), SMELT_TYPE_Q8_0,
         smelt_q5_0_to_float_ref, smelt_q5_0_from_float_ref, smelt_vec_dot_q5_0_q8_0_ref),
     ROW(SMELT_TYPE_Q5_1, "Q5_1", SMELT_QK5_1, sizeof(smelt_block_q5_1), SMELT_TYPE_Q8_1,
@@ -46,8 +48,8 @@ static struct smelt_type_traits traits_table[SMELT_TYPE_COUNT] = {
     /* activation-only types: no dot with themselves */
     ROW(SMELT_TYPE_Q8_K, "Q8_K", SMELT_QK_K, sizeof(smelt_block_q8_k), SMELT_TYPE_Q8_K,
         smelt_q8_k_to_float_ref, smelt_q8_k_from_float_ref, NULL),
-    ROW(SMELT_TYPE_Q8_1, "Q8_1", SMELT_QK8_1, sizeof(smelt_block_q8_1), SMELT_TYPE_Q8_1,
-        smelt_q8_1_to_float_ref, smelt_q8_1_from_float_ref, NULL),
+    ROW_ACT(SMELT_TYPE_Q8_1, "Q8_1", SMELT_QK8_1, sizeof(smelt_block_q8_1), SMELT_TYPE_Q8_1,
+            smelt_q8_1_to_float_ref, smelt_q8_1_from_float_ref, NULL, smelt_q8_1_quantize_act_ref),
 };
 #undef ROW
 

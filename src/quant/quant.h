@@ -41,6 +41,12 @@ struct smelt_type_traits {
     smelt_to_float_fn to_float_ref;
     smelt_from_float_fn from_float_ref;
     smelt_vec_dot_fn vec_dot_ref;
+    /* Run-time activation quantizer: what llama.cpp's CPU backend uses to
+     * convert activations (for Q8_0/Q8_1 on x86 it scales by 127/amax and
+     * rounds half to even, unlike the file-format reference from_float_ref,
+     * which uses 1/d and rounds half away from zero). Equal to from_float_ref
+     * for every other type. Dispatched version: smelt_quantize_rows. */
+    smelt_from_float_fn quantize_act_ref;
 };
 
 /* Choose implementations for this CPU (idempotent, thread-safe). */

@@ -257,6 +257,41 @@ void smelt_q8_1_from_float_ref(const float *x, void *dst, int64_t n) {
     }
 }
 
+/* Run-time activation quantizers (llama.cpp's x86 CPU path): id = 127/amax,
+ * round half to even. */
+void smelt_q8_0_quantize_act_ref(const float *x, void *dst, int64_t n) {
+    smelt_block_q8_0 *y = dst;
+    const int qk = SMELT_QK8_0;
+    for (int64_t i = 0; i < n / qk; i++) {
+        const float *xb = x + i * qk;
+        float amax = 0.0f;
+        for (int j = 0; j < qk; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        const float d = amax / 127;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        y[i].d = smelt_fp32_to_fp16(d);
+        for (int j = 0; j < qk; j++) y[i].qs[j] = (int8_t)nearbyintf(xb[j] * id);
+    }
+}
+
+void smelt_q8_1_quantize_act_ref(const float *x, void *dst, int64_t n) {
+    smelt_block_q8_1 *y = dst;
+    const int qk = SMELT_QK8_1;
+    for (int64_t i = 0; i < n / qk; i++) {
+        const float *xb = x + i * qk;
+        float amax = 0.0f;
+        for (int j = 0; j < qk; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        const float d = amax / 127;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        y[i].d = smelt_fp32_to_fp16(d);
+        int sum = 0;
+        for (int j = 0; j < qk; j++) {
+            y[i].qs[j] = (int8_t)nearbyintf(xb[j] * id);
+            sum += y[i].qs[j];
+        }
+        y[i].s = smelt_fp32_to_fp16(d * (float)sum);
+    }
+}
+
 void smelt_q8_1_to_float_ref(const void *src, float *y, int64_t n) {
     const smelt_block_q8_1 *x = src;
     const int qk = SMELT_QK8_1;

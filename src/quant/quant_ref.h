@@ -38,6 +38,8 @@ void smelt_bf16_from_float_ref(const float *src, void *dst, int64_t n);
 void smelt_q4_0_from_float_ref(const float *src, void *dst, int64_t n);
 void smelt_q4_1_from_float_ref(const float *src, void *dst, int64_t n);
 void smelt_q8_0_from_float_ref(const float *src, void *dst, int64_t n);
+void smelt_q8_0_quantize_act_ref(const float *x, void *dst, int64_t n);
+void smelt_q8_1_quantize_act_ref(const float *x, void *dst, int64_t n);
 void smelt_q8_1_from_float_ref(const float *src, void *dst, int64_t n);
 void smelt_q5_0_from_float_ref(const float *src, void *dst, int64_t n);
 void smelt_q5_1_from_float_ref(const float *src, void *dst, int64_t n);

@@ -161,6 +161,12 @@ static int test_tier(enum smelt_isa isa) {
             ks.from_float[type](x, qb, n);
             CHECKF(memcmp(qa, qb, rs) == 0, "%s from_float %s n=%lld differs from ref", smelt_isa_name(isa),
                    tr->name, (long long)n);
+            /* run-time activation quantizer: exact against its ref */
+            tr->quantize_act_ref(x, qa, n);
+            ks.quantize_act[type](x, qb, n);
+            CHECKF(memcmp(qa, qb, rs) == 0, "%s quantize_act %s n=%lld differs from ref", smelt_isa_name(isa),
+                   tr->name, (long long)n);
+            tr->from_float_ref(x, qa, n);
             /* to_float: exact */
             tr->to_float_ref(qa, fa, n);
             ks.to_float[type](qa, fb, n);
