@@ -227,7 +227,7 @@ static const char *const k_fim_mid_texts[] = {
 static const char *const k_fim_pad_texts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]", NULL};
 static const char *const k_fim_rep_texts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>",
                                               "<reponame>", NULL};
-static const char *const k_fim_sep_texts[] = {"<|file_sep|>", "<file_sep>", "<file-sep>", "<SEP>", NULL};
+static const char *const k_fim_sep_texts[] = {"<|file_sep|>", NULL}; /* llama.cpp detects only this one */
 
 /* Optional token id key: absent -> keep *id; -1 -> none; otherwise must be < n. */
 static enum smelt_status read_id(const struct smelt_gguf *g, const char *key, int32_t n, int32_t *id) {
