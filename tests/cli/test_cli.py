@@ -152,7 +152,7 @@ def test_corrupt_model_files(smelt, model, tmp_path):
     assert p.returncode == 1
 
 
-def _write_tiny(path, arch="llama", skip=(), extra_kv=None, n_head=4):
+def _write_tiny(path, arch="llama", skip=(), extra_kv=None, n_head=4, int_tensor=None):
     import gguf
     w = gguf.GGUFWriter(str(path), arch)
     n_embd, n_ff, n_vocab = 32, 64, 300
@@ -202,6 +202,9 @@ def _write_tiny(path, arch="llama", skip=(), extra_kv=None, n_head=4):
     for name, shape in tensors.items():
         if name in skip:
             continue
+        if name == int_tensor:  # a type smelt cannot compute with (I32)
+            w.add_tensor(name, np.zeros(shape, np.int32))
+            continue
         w.add_tensor(name, rng.standard_normal(shape).astype(np.float32) * 0.1)
     w.write_header_to_file()
     w.write_kv_data_to_file()
@@ -224,6 +227,11 @@ def test_tiny_model_runs_and_bad_models_fail(smelt, tmp_path):
     _write_tiny(f, skip=("blk.0.ffn_up.weight",))
     p = run(smelt, "run", "-m", str(f), "-p", "abc", "-n", "1")
     assert p.returncode == 1 and b"missing tensor 'blk.0.ffn_up.weight'" in p.stderr
+
+    f = tmp_path / "type.gguf"
+    _write_tiny(f, int_tensor="blk.0.ffn_up.weight")
+    p = run(smelt, "run", "-m", str(f), "-p", "abc", "-n", "1")
+    assert p.returncode == 1 and b"'blk.0.ffn_up.weight' has type I32" in p.stderr, p.stderr
 
     f = tmp_path / "heads.gguf"
     _write_tiny(f, n_head=5)
