@@ -15,3 +15,9 @@ add_test(NAME model_kv_rm_cp COMMAND test_model kvrm ${_smol})
 smelt_add_test_exe(test_alloc ${CMAKE_CURRENT_LIST_DIR}/test_alloc.c)
 target_link_options(test_alloc PRIVATE -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=posix_memalign)
 add_test(NAME model_decode_zero_alloc COMMAND test_alloc ${_smol})
+
+# These tests run 2 worker threads each; running them alongside other tests on a
+# 2-core machine oversubscribes the CPUs and makes the barriers of the forward
+# pass wait on the scheduler, so they run alone.
+set_tests_properties(model_smollm2_tf model_smollm2_greedy model_smollm2_ppl model_batch_vs_alone model_kv_rm_cp
+                     model_decode_zero_alloc PROPERTIES RUN_SERIAL TRUE)
