@@ -127,6 +127,13 @@ static enum smelt_status load_hparams(struct smelt_model *m) {
     hp->q_scale = 1.0f;
     hp->kq_scale = 1.0f / sqrtf((float)hp->head_dim);
     hp->rope_base_swa = hp->rope_base;
+    if (hp->arch == SMELT_ARCH_QWEN2) hp->rope_kind = SMELT_ROPE_NEOX;
+    if (hp->arch == SMELT_ARCH_PHI3) {
+        /* llama.cpp scales Q by 1/sqrt(head_dim) before attention for phi3 */
+        hp->rope_kind = SMELT_ROPE_NEOX;
+        hp->q_scale = 1.0f / sqrtf((float)hp->head_dim);
+        hp->kq_scale = 1.0f;
+    }
     if (hp->arch == SMELT_ARCH_GEMMA3) {
         hp->rope_kind = SMELT_ROPE_NEOX;
         hp->act = SMELT_ACT_GELU_TANH;
@@ -150,6 +157,14 @@ static enum smelt_status load_hparams(struct smelt_model *m) {
     return SMELT_OK;
 }
 
+/* Rows [r0, r0+n) of a bound 2-D weight as a weight of its own. */
+static struct smelt_weight row_view(const struct smelt_weight *w, int64_t r0, int64_t n) {
+    struct smelt_weight v = *w;
+    v.data = (const char *)w->data + (size_t)r0 * w->row_bytes;
+    v.ne1 = n;
+    return v;
+}
+
 static enum smelt_status load_weights(struct smelt_model *m) {
     struct smelt_hparams *hp = &m->hp;
     enum smelt_status st;
@@ -170,16 +185,35 @@ static enum smelt_status load_weights(struct smelt_model *m) {
         if ((st = bind(m, &L->field, n, a, b, req))) return st;   \
     } while (0)
         T(attn_norm, "attn_norm.weight", E, 0, true);
-        T(wq, "attn_q.weight", E, hp->n_head * HD, true);
-        T(wk, "attn_k.weight", E, hp->n_head_kv * HD, true);
-        T(wv, "attn_v.weight", E, hp->n_head_kv * HD, true);
+        if (hp->arch == SMELT_ARCH_PHI3) {
+            /* fused [Q; K; V] rows: views into one matrix */
+            struct smelt_weight qkv;
+            snprintf(n, sizeof n, "blk.%d.attn_qkv.weight", il);
+            if ((st = bind(m, &qkv, n, E, (hp->n_head + 2 * hp->n_head_kv) * HD, true))) return st;
+            L->wq = row_view(&qkv, 0, hp->n_head * HD);
+            L->wk = row_view(&qkv, hp->n_head * HD, hp->n_head_kv * HD);
+            L->wv = row_view(&qkv, (hp->n_head + hp->n_head_kv) * HD, hp->n_head_kv * HD);
+        } else {
+            T(wq, "attn_q.weight", E, hp->n_head * HD, true);
+            T(wk, "attn_k.weight", E, hp->n_head_kv * HD, true);
+            T(wv, "attn_v.weight", E, hp->n_head_kv * HD, true);
+        }
         T(wo, "attn_output.weight", hp->n_head * HD, E, true);
         T(bq, "attn_q.bias", hp->n_head * HD, 0, false);
         T(bk, "attn_k.bias", hp->n_head_kv * HD, 0, false);
         T(bv, "attn_v.bias", hp->n_head_kv * HD, 0, false);
         T(ffn_norm, "ffn_norm.weight", E, 0, true);
-        T(w_gate, "ffn_gate.weight", E, hp->n_ff, true);
-        T(w_up, "ffn_up.weight", E, hp->n_ff, true);
+        if (hp->arch == SMELT_ARCH_PHI3) {
+            /* fused [gate; up] rows (llama.cpp's swiglu takes the first half as the gate) */
+            struct smelt_weight gu;
+            snprintf(n, sizeof n, "blk.%d.ffn_up.weight", il);
+            if ((st = bind(m, &gu, n, E, 2 * hp->n_ff, true))) return st;
+            L->w_gate = row_view(&gu, 0, hp->n_ff);
+            L->w_up = row_view(&gu, hp->n_ff, hp->n_ff);
+        } else {
+            T(w_gate, "ffn_gate.weight", E, hp->n_ff, true);
+            T(w_up, "ffn_up.weight", E, hp->n_ff, true);
+        }
         T(w_down, "ffn_down.weight", hp->n_ff, E, true);
         if (hp->qk_norm) {
             T(q_norm, "attn_q_norm.weight", HD, 0, true);
@@ -222,10 +256,14 @@ enum smelt_status smelt_model_load(const char *path, struct smelt_model **out) {
 
     if (!strcmp(m->arch_name, "llama")) {
         m->hp.arch = SMELT_ARCH_LLAMA;
+    } else if (!strcmp(m->arch_name, "qwen2")) {
+        m->hp.arch = SMELT_ARCH_QWEN2;
+    } else if (!strcmp(m->arch_name, "phi3")) {
+        m->hp.arch = SMELT_ARCH_PHI3;
     } else if (!strcmp(m->arch_name, "gemma3")) {
         m->hp.arch = SMELT_ARCH_GEMMA3;
     } else {
-        st = smelt_err(SMELT_ERR_UNSUPPORTED, "unknown or unsupported architecture '%s' (supported: llama, gemma3)",
+        st = smelt_err(SMELT_ERR_UNSUPPORTED, "unknown or unsupported architecture '%s' (supported: llama, qwen2, phi3, gemma3)",
                        m->arch_name);
         goto fail;
     }

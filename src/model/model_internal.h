@@ -8,7 +8,7 @@
 #include "base/pool.h"
 #include "smelt/model.h"
 
-enum smelt_arch { SMELT_ARCH_LLAMA = 0, SMELT_ARCH_GEMMA3 };
+enum smelt_arch { SMELT_ARCH_LLAMA = 0, SMELT_ARCH_QWEN2, SMELT_ARCH_PHI3, SMELT_ARCH_GEMMA3 };
 
 enum smelt_ffn_act { SMELT_ACT_SILU = 0, SMELT_ACT_GELU_TANH };
 
