@@ -70,7 +70,7 @@ int cmd_run(int argc, char **argv) {
     int32_t *ids = NULL;
     size_t n = 0;
     enum smelt_status st;
-    if (!o.raw && smelt_model_chat_template(m)) {
+    if (!o.raw) {
         struct smelt_chat_msg msgs[2];
         size_t nm = 0;
         if (o.system) msgs[nm++] = (struct smelt_chat_msg){"system", o.system};
@@ -145,12 +145,6 @@ int cmd_chat(int argc, char **argv) {
     struct smelt_model *m;
     struct smelt_ctx *c;
     if (!cli_load(&o, &m, &c)) return 1;
-    if (!smelt_model_chat_template(m)) {
-        cli_error("chat: model '%s' has no chat template; use smelt run --raw", smelt_model_name(m));
-        smelt_ctx_free(c);
-        smelt_model_free(m);
-        return 1;
-    }
     bool tty = isatty(STDIN_FILENO);
     EditLine *el = el_init("smelt", stdin, stdout, stderr);
     History *hist = history_init();

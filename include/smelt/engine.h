@@ -62,7 +62,9 @@ enum smelt_status smelt_generate(struct smelt_ctx *c, int32_t seq, int32_t pos0,
                                  struct smelt_gen_stats *stats);
 
 /* Render the model's chat template for messages (add_generation_prompt=true when
- * add_assistant). Models without a template: SMELT_ERR_NOT_FOUND. *out malloc'ed. */
+ * add_assistant). A model whose GGUF has no template gets a built-in one chosen
+ * by architecture (Gemma's for gemma*, ChatML otherwise, as llama.cpp falls
+ * back to ChatML). Template errors -> SMELT_ERR_FORMAT. *out malloc'ed. */
 enum smelt_status smelt_chat_format(const struct smelt_model *m, const struct smelt_chat_msg *msgs, size_t n,
                                     bool add_assistant, char **out);
 

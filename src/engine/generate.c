@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "engine_internal.h"
 #include "smelt/engine.h"
 
 void smelt_gen_params_default(struct smelt_gen_params *p) {
@@ -115,7 +116,7 @@ enum smelt_status smelt_chat_format(const struct smelt_model *m, const struct sm
                                     bool add_assistant, char **out) {
     *out = NULL;
     const char *src = smelt_model_chat_template(m);
-    if (!src) return smelt_err(SMELT_ERR_NOT_FOUND, "model '%s' has no chat template", smelt_model_name(m));
+    if (!src) src = smelt_builtin_chat_template(smelt_model_arch(m));
     const struct smelt_tok *tok = smelt_model_tok(m);
     int32_t bos = smelt_tok_bos(tok), eos = smelt_tok_eos(tok);
     const char *bos_s = bos >= 0 ? smelt_tok_text(tok, bos) : "";

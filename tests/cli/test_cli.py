@@ -271,3 +271,42 @@ def test_chat_piped(smelt, model):
             input=b"What is the capital of France?\n/reset\nSay hello.\n/quit\n")
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith(_llama_greedy_text(model, 16) + b"\n")
+
+
+GEMMA = "gemma-3-270m-q4_k_m.gguf"
+
+
+def _spm_text(model, ids):
+    import gguf
+    r = gguf.GGUFReader(model)
+    f = r.fields["tokenizer.ggml.tokens"]
+    toks = [bytes(f.parts[i]).decode() for i in f.data]
+    out = b""
+    for i in ids:
+        t = toks[i]
+        if t.startswith("<0x") and t.endswith(">") and len(t) == 6:
+            out += bytes([int(t[3:5], 16)])
+        else:
+            out += t.replace("\u2581", " ").encode()
+    return out
+
+
+def test_gemma3_run_chat_bench(smelt, model_dir):
+    gemma = os.path.join(model_dir, GEMMA)
+    assert os.path.exists(gemma), f"{gemma} missing: run scripts/setup.sh (smelt pull gemma3-270m)"
+    # raw completion equals llama.cpp's greedy continuation (golden prompt 1)
+    golden = os.path.join(os.path.dirname(__file__), "..", "model", "golden", "gemma3-270m", "greedy.txt")
+    lines = open(golden).read().split("\n")
+    ids = [int(x) for x in lines[1].split()[1:]][:20]
+    p = run(smelt, "run", "-m", gemma, "--raw", "-p", "What is the capital of France?", "-n", "20", "--temp", "0",
+            env={"SMELT_ISA": "avx2"})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == _spm_text(gemma, ids) + b"\n"
+    # chat uses the built-in Gemma template (the GGUF has none)
+    p = run(smelt, "chat", "-m", gemma, "-n", "8", "--temp", "0", input=b"Name a color.\n/quit\n")
+    assert p.returncode == 0, p.stderr
+    assert len(p.stdout.strip()) > 0
+    p = run(smelt, "bench", "-m", gemma, "-p", "16", "-n", "4", "-r", "1", "--json")
+    assert p.returncode == 0, p.stderr
+    j = json.loads(p.stdout)
+    assert j["pp_tps"] > 0 and j["tg_tps"] > 0
