@@ -267,13 +267,20 @@ def render(ctx):
         L.append("| test | smelt median | smelt mean ± sd | smelt best | llama.cpp median | llama.cpp mean ± sd "
                  "| llama.cpp best | smelt / llama.cpp (medians) | (bests) |")
         L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        n_shaky = 0
         for t, label in (("pp", f"pp{ctx['p']}"), ("tg", f"tg{ctx['n']}")):
             s, q = m["smelt"][t], m["peer"][t]
             if not s or not q:
                 continue
-            L.append(f"| {label} | {fmt_stat(s)} | {fmt_stat(q)} | **{s['median'] / q['median']:.2f}** "
-                     f"| {s['best'] / q['best']:.2f} |")
+            shaky = any(x["n"] > 1 and x["sd"] > 0.25 * x["mean"] for x in (s, q))
+            med = f"**{s['median'] / q['median']:.2f}**" + (" (unsteady)" if shaky else "")
+            L.append(f"| {label} | {fmt_stat(s)} | {fmt_stat(q)} | {med} | {s['best'] / q['best']:.2f} |")
+            n_shaky += shaky
         L.append("")
+        if n_shaky:
+            L.append("(unsteady): an engine's sd exceeds 25% of its mean, so that median ratio reflects the "
+                     "machine's load more than the engines; the ratio of the bests is the better guide.")
+            L.append("")
         rs, rq = m["smelt"]["rss"], m["peer"]["rss"]
         L.append(f"Peak RSS (max over rounds): smelt {max(rs) / 1024:.1f} MiB, llama.cpp {max(rq) / 1024:.1f} MiB "
                  f"(ratio {max(rs) / max(rq):.2f}). Wall time per process (median): smelt "
