@@ -5,6 +5,7 @@ section of docs/BENCHMARKS.md.
 
     bench/run_bench.py [MODEL ...] [--rounds 5] [-t 2] [-p 512] [-n 128]
                        [--smelt PATH] [--peer PATH] [--doc PATH | --no-doc] [--note TEXT]
+                       [--max-busy CPUS [--max-wait S]] [--no-bw]
 
 MODEL is a .gguf path or a known name (smollm2-135m, gemma3-270m); default smollm2-135m.
 
@@ -15,9 +16,11 @@ fresh process doing its own warm-up and then one pp + one tg repetition:
     llama-bench -m FILE -p 512 -n 128 -r 1 -t 2 -o json
 
 Which engine goes first alternates from round to round, so slow drifts of the machine (other
-load, thermal state) hit both alike. Reported per engine and test: median, mean and sample sd of
-tokens/s over the rounds, the ratio smelt/llama.cpp of the medians, and the peak RSS of the
-process (ru_maxrss from wait4). The bandwidth probe (bench/bw_probe.c, compiled here with
+load, thermal state) hit both alike. Before each round the script samples, over 2 s while idle,
+how many CPUs other processes use (and with --max-busy waits for a quiet moment). Reported per
+engine and test: median, mean, sample sd and best of tokens/s over the rounds, the ratios
+smelt/llama.cpp of the medians and of the bests, and the peak RSS of the process (ru_maxrss from
+wait4). The bandwidth probe (bench/bw_probe.c, compiled here with
 cc -O2 -mavx2) reads working sets of 16..512 MB with the same number of threads; the decode
 ceiling is bandwidth / model bytes, since each generated token reads every weight once.
 
