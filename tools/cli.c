@@ -117,6 +117,8 @@ bool cli_parse(int argc, char **argv, int start, const char *allowed, struct cli
         else if (k && IS("--no-bos", NULL)) o->no_special = true;
         else if (k && IS("--no-parse-special", NULL)) o->no_parse_special = true;
         else if (x && IS("--chunks", NULL)) { if (!parse_i32(a, VAL(), 1, 1 << 20, &o->ppl_chunks)) return false; }
+        else if (x && IS("--kl-divergence-base", NULL)) o->kld_base = VAL();
+        else if (x && IS("--kl-divergence", NULL)) o->kld = true;
         else if (l && IS("--list", NULL)) o->list = true;
         else {
             cli_error("%s: unknown option '%s' (see smelt %s --help)", cmd, a, cmd);

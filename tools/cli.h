@@ -32,6 +32,8 @@ struct cli_opts {
     bool verbose;
     int32_t bench_p, bench_n, bench_r;
     int32_t ppl_chunks;
+    const char *kld_base; /* --kl-divergence-base FILE */
+    bool kld;             /* --kl-divergence: compare against kld_base */
     const char *stop[CLI_MAX_STOP];
     size_t n_stop;
     struct smelt_sampler_params sp;

@@ -310,3 +310,41 @@ def test_gemma3_run_chat_bench(smelt, model_dir):
     assert p.returncode == 0, p.stderr
     j = json.loads(p.stdout)
     assert j["pp_tps"] > 0 and j["tg_tps"] > 0
+
+
+def _kld_stat(out, name):
+    for line in out.decode().splitlines():
+        if line.startswith(name):
+            return float(line.split(":")[1].split()[0])
+    raise AssertionError(f"{name} not in output")
+
+
+def test_perplexity_kl_divergence(smelt, model, model_dir, tmp_path):
+    src = os.path.join(os.path.dirname(__file__), "..", "data", "gpl3.txt")
+    base = str(tmp_path / "base.kld")
+    p = run(smelt, "perplexity", "-m", model, "-f", src, "-c", "128", "--chunks", "2", "--kl-divergence-base", base,
+            env={"SMELT_ISA": "avx2"})
+    assert p.returncode == 0, p.stderr
+    # the same model and kernels: KLD is only the 16-bit storage error, top-1 always equal
+    p = run(smelt, "perplexity", "-m", model, "--kl-divergence-base", base, "--kl-divergence", env={"SMELT_ISA": "avx2"})
+    assert p.returncode == 0, p.stderr
+    assert _kld_stat(p.stdout, "Mean    KLD") < 1e-5
+    assert _kld_stat(p.stdout, "Same top p") == 100.0
+    # other kernels (generic C): a small, non-zero divergence
+    p = run(smelt, "perplexity", "-m", model, "--kl-divergence-base", base, "--kl-divergence", env={"SMELT_ISA": "generic"})
+    assert p.returncode == 0, p.stderr
+    assert 1e-6 < _kld_stat(p.stdout, "Mean    KLD") < 0.1
+    # a base file for another vocabulary, a truncated one, a bogus one: clear errors
+    p = run(smelt, "perplexity", "-m", os.path.join(model_dir, GEMMA), "--kl-divergence-base", base, "--kl-divergence")
+    assert p.returncode == 1 and b"vocabulary" in p.stderr
+    data = open(base, "rb").read()
+    cut = tmp_path / "cut.kld"
+    cut.write_bytes(data[: len(data) // 2])
+    p = run(smelt, "perplexity", "-m", model, "--kl-divergence-base", str(cut), "--kl-divergence")
+    assert p.returncode == 1 and b"truncated" in p.stderr
+    bad = tmp_path / "bad.kld"
+    bad.write_bytes(b"not a kld file at all")
+    p = run(smelt, "perplexity", "-m", model, "--kl-divergence-base", str(bad), "--kl-divergence")
+    assert p.returncode == 1 and b"not a smelt KL-divergence base file" in p.stderr
+    p = run(smelt, "perplexity", "-m", model, "--kl-divergence")
+    assert p.returncode == 2
