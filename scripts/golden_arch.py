@@ -132,6 +132,9 @@ def write_model(path, cfg, tok_kv):
     if HD * H != E:
         w.add_key_length(HD)
         w.add_value_length(HD)
+    if cfg.get("rope_scale_linear"):
+        w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        w.add_rope_scaling_factor(cfg["rope_scale_linear"])
     if arch == "gemma3":
         if cfg.get("swa") is not None:
             w.add_sliding_window(cfg["swa"])
@@ -149,6 +152,9 @@ def write_model(path, cfg, tok_kv):
     if not cfg["tied"]:
         add_weight(w, "output.weight", g.mat(V, E, gain=cfg.get("out_gain", 3.0)), wt)
     add_weight(w, "output_norm.weight", g.vec(E, 1.0, norm_std), wt)
+    if cfg.get("rope_freqs"):
+        # Llama 3.1-style frequency factors: one divisor per rotary pair
+        add_weight(w, "rope_freqs.weight", np.linspace(1.0, 8.0, HD // 2).astype(np.float32), wt)
     QD, KD = H * HD, HKV * HD
     for il in range(L):
         p = "blk.%d." % il
