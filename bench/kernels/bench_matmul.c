@@ -1,9 +1,22 @@
-/* Micro-benchmark: smelt_matmul_rows per weight type and tier (not a test).
- * Build: cc -O2 -D_GNU_SOURCE -Iinclude -Isrc bench/kernels/bench_matmul.c src/quant/ *.c \
+/* Micro-benchmark: smelt_matmul_rows per weight type, shape, token count and
+ * thread count (not a test).
+ * Build: cc -O3 -D_GNU_SOURCE -Iinclude -Isrc bench/kernels/bench_matmul.c src/quant/ *.c \
  *        src/kernels/ *.c src/base/ *.c -lm -lpthread
- * Run under SMELT_ISA=generic|avx2|avx512 to compare tiers. */
+ *   (or link build-x/libsmelt.a: cc -O3 -D_GNU_SOURCE -Iinclude -Isrc bench/kernels/bench_matmul.c
+ *    build-x/libsmelt.a -lm -lpthread)
+ * Usage: bench_matmul [types|smollm2|gemma] [-t THREADS] [-n N1,N2,..] [-s SECONDS]
+ *   types   every type at 1536x1536 (default)
+ *   smollm2 SmolLM2-135M shapes (Q4_1 layers, Q8_0 output)
+ *   gemma   gemma-3-270m shapes (Q5_0, Q4_K, Q6_K, Q8_0)
+ * THREADS 2 splits the rows in two halves like the model does (one barrier per call).
+ * Run under SMELT_ISA=generic|avx2|avx512 to compare tiers and SMELT_MATMUL=dot
+ * to compare the tiled matmul with one vec_dot per output. Each figure is the
+ * best of several timing rounds (the machine is shared). */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "kernels/kernels.h"
@@ -14,52 +27,161 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int main(void) {
-    const int64_t K = 1536, M = 1536; /* K: a multiple of 256 for the K-quants */
+struct job {
+    const void *w;
+    uint32_t type;
+    int64_t K, M, nt;
+    const void *xq;
+    size_t xrs;
+    float *y;
+    int nth;
+    int reps;
+    pthread_barrier_t *bar;
+};
+
+struct targ {
+    struct job *j;
+    int ith;
+};
+
+static void run_part(const struct job *j, int ith) {
+    const int64_t per = (j->M + j->nth - 1) / j->nth;
+    const int64_t r0 = per * ith, r1 = r0 + per < j->M ? r0 + per : j->M;
+    smelt_matmul_rows(j->w, j->type, j->K, r0, r1, j->xq, j->xrs, j->nt, j->y, j->M);
+}
+
+static void *worker(void *p) {
+    struct targ *a = p;
+    for (int r = 0; r < a->j->reps; r++) {
+        pthread_barrier_wait(a->j->bar);
+        run_part(a->j, a->ith);
+        pthread_barrier_wait(a->j->bar);
+    }
+    return NULL;
+}
+
+/* best time per call over rounds of ~secs/5 each */
+static double time_job(struct job *j, double secs) {
+    double best = 1e30;
+    int reps = 1;
+    { /* calibrate: rounds of ~secs/5 */
+        double t0 = now();
+        for (int k = 0; k < j->nth; k++) run_part(j, k);
+        double dt = now() - t0;
+        reps = (int)(secs / 5 / (dt > 1e-7 ? dt : 1e-7));
+        if (reps < 1) reps = 1;
+    }
+    const double tend = now() + secs;
+    do {
+        double dt;
+        if (j->nth == 1) {
+            double t0 = now();
+            for (int r = 0; r < reps; r++) run_part(j, 0);
+            dt = now() - t0;
+        } else {
+            pthread_barrier_t bar;
+            pthread_barrier_init(&bar, NULL, (unsigned)j->nth);
+            j->bar = &bar;
+            j->reps = reps;
+            pthread_t th[8];
+            struct targ args[8];
+            for (int k = 1; k < j->nth; k++) {
+                args[k] = (struct targ){j, k};
+                pthread_create(&th[k], NULL, worker, &args[k]);
+            }
+            double t0 = now();
+            for (int r = 0; r < reps; r++) {
+                pthread_barrier_wait(&bar);
+                run_part(j, 0);
+                pthread_barrier_wait(&bar);
+            }
+            dt = now() - t0;
+            for (int k = 1; k < j->nth; k++) pthread_join(th[k], NULL);
+            pthread_barrier_destroy(&bar);
+        }
+        if (dt / reps < best) best = dt / reps;
+    } while (now() < tend);
+    return best;
+}
+
+static void bench_one(uint32_t type, int64_t K, int64_t M, const int64_t *nts, int n_nt, int nth, double secs) {
+    const struct smelt_type_traits *tr = smelt_quant_traits(type);
+    int64_t ntmax = 1;
+    for (int i = 0; i < n_nt; i++) ntmax = nts[i] > ntmax ? nts[i] : ntmax;
+    const size_t wrs = smelt_quant_row_size(type, K), xrs = smelt_quant_row_size(tr->vec_dot_type, K);
+    float *wf = malloc((size_t)K * sizeof(float)), *x = malloc((size_t)(ntmax * K) * sizeof(float));
+    float *y = malloc((size_t)(ntmax * M) * sizeof(float));
+    char *w = malloc((size_t)M * wrs), *xq = malloc((size_t)ntmax * xrs);
+    for (int64_t r = 0; r < M; r++) {
+        for (int64_t i = 0; i < K; i++) wf[i] = (float)(((r * K + i) * 7919) % 2001 - 1000) * 1e-4f;
+        tr->from_float(wf, w + r * wrs, K);
+    }
+    for (int64_t i = 0; i < ntmax * K; i++) x[i] = (float)((i * 104729) % 2001 - 1000) * 1e-3f;
+    smelt_quantize_rows(x, ntmax, K, tr->vec_dot_type, xq);
+    for (int i = 0; i < n_nt; i++) {
+        struct job j = {w, type, K, M, nts[i], xq, xrs, y, nth, 0, NULL};
+        const double t = time_job(&j, secs);
+        printf("%-6s K=%-5lld M=%-6lld n_tok=%-4lld thr=%d %10.1f us/call %7.2f GMAC/s %6.2f GB/s(w)\n", tr->name,
+               (long long)K, (long long)M, (long long)nts[i], nth, t * 1e6, (double)M * K * nts[i] / t * 1e-9,
+               (double)M * wrs / t * 1e-9);
+        fflush(stdout);
+    }
+    free(wf), free(x), free(y), free(w), free(xq);
+}
+
+int main(int argc, char **argv) {
+    const char *mode = "types";
+    int nth = 1;
+    double secs = 0.5;
+    int64_t nts[32] = {1, 32};
+    int n_nt = 2;
+    bool nt_given = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) nth = atoi(argv[++i]);
+        else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) secs = atof(argv[++i]);
+        else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+            n_nt = 0;
+            nt_given = true;
+            for (char *p = argv[++i]; *p && n_nt < 32;) {
+                nts[n_nt++] = strtoll(p, &p, 10);
+                if (*p == ',') p++;
+            }
+        } else mode = argv[i];
+    }
+    if (nth < 1 || nth > 8) nth = 1;
+    printf("tier %s, SMELT_MATMUL=%s, threads %d\n", smelt_kernels_isa(),
+           getenv("SMELT_MATMUL") ? getenv("SMELT_MATMUL") : "(tiled)", nth);
+    if (strcmp(mode, "smollm2") == 0 || strcmp(mode, "gemma") == 0) {
+        if (!nt_given) {
+            const int64_t d[] = {1, 16, 64, 512};
+            memcpy(nts, d, sizeof d);
+            n_nt = 4;
+        }
+        struct shape {
+            uint32_t type;
+            int64_t K, M;
+        };
+        const struct shape sm[] = {{SMELT_TYPE_Q4_1, 576, 576},  {SMELT_TYPE_Q4_1, 576, 192},
+                                   {SMELT_TYPE_Q4_1, 576, 1536}, {SMELT_TYPE_Q4_1, 1536, 576},
+                                   {SMELT_TYPE_Q8_0, 576, 49152}};
+        const struct shape gm[] = {{SMELT_TYPE_Q5_0, 640, 1024}, {SMELT_TYPE_Q5_0, 640, 2048}, {SMELT_TYPE_Q4_K, 1024, 640},
+                                   {SMELT_TYPE_Q4_K, 2048, 640}, {SMELT_TYPE_Q6_K, 2048, 640}, {SMELT_TYPE_Q8_0, 640, 256},
+                                   {SMELT_TYPE_Q8_0, 640, 262144}};
+        const bool g = strcmp(mode, "gemma") == 0;
+        const struct shape *s = g ? gm : sm;
+        const int ns = g ? (int)(sizeof gm / sizeof *gm) : (int)(sizeof sm / sizeof *sm);
+        for (int i = 0; i < ns; i++) {
+            int64_t nn[32];
+            int k = 0;
+            for (int q = 0; q < n_nt; q++) /* the output matrix: decode and small batches only */
+                if (s[i].M < 100000 || nts[q] <= 16) nn[k++] = nts[q];
+            bench_one(s[i].type, s[i].K, s[i].M, nn, k, nth, secs);
+        }
+        return 0;
+    }
     const uint32_t types[] = {SMELT_TYPE_F32,  SMELT_TYPE_F16,  SMELT_TYPE_Q4_0, SMELT_TYPE_Q4_1, SMELT_TYPE_Q8_0,
                               SMELT_TYPE_Q5_0, SMELT_TYPE_Q5_1, SMELT_TYPE_Q2_K, SMELT_TYPE_Q3_K, SMELT_TYPE_Q4_K,
                               SMELT_TYPE_Q5_K, SMELT_TYPE_Q6_K, SMELT_TYPE_IQ4_NL, SMELT_TYPE_IQ4_XS};
-    const int64_t ntoks[] = {1, 32};
-    float *wf = malloc(M * K * 4), *x = malloc(32 * K * 4), *y = malloc(32 * M * 4);
-    for (int64_t i = 0; i < M * K; i++) wf[i] = (float)((i * 7919) % 2001 - 1000) * 1e-4f;
-    for (int64_t i = 0; i < 32 * K; i++) x[i] = (float)((i * 104729) % 2001 - 1000) * 1e-3f;
-    printf("tier %s, K=%lld M=%lld\n", smelt_kernels_isa(), (long long)K, (long long)M);
-    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
-        const struct smelt_type_traits *tr = smelt_quant_traits(types[ti]);
-        const size_t wrs = smelt_quant_row_size(tr->type, K), xrs = smelt_quant_row_size(tr->vec_dot_type, K);
-        void *w = malloc(M * wrs), *xq = malloc(32 * xrs);
-        for (int64_t r = 0; r < M; r++) tr->from_float(wf + r * K, (char *)w + r * wrs, K);
-        for (size_t ni = 0; ni < 2; ni++) {
-            const int64_t nt = ntoks[ni];
-            smelt_quantize_rows(x, nt, K, tr->vec_dot_type, xq);
-            int reps = 0;
-            double t0 = now(), t;
-            do {
-                smelt_matmul_rows(w, tr->type, K, 0, M, xq, xrs, nt, y, M);
-                reps++;
-            } while ((t = now() - t0) < 0.3);
-            printf("%-5s n_tok=%-3lld %8.1f us/call  %6.2f GMAC/s\n", tr->name, (long long)nt, t / reps * 1e6,
-                   (double)M * K * nt * reps / t * 1e-9);
-        }
-        free(w), free(xq);
-    }
-    /* the Q8_K activation quantizer, dispatched vs reference */
-    {
-        const struct smelt_type_traits *tr = smelt_quant_traits(SMELT_TYPE_Q8_K);
-        void *xq = malloc(32 * smelt_quant_row_size(SMELT_TYPE_Q8_K, K));
-        for (int pass = 0; pass < 2; pass++) {
-            smelt_from_float_fn f = pass ? tr->from_float_ref : tr->from_float;
-            int reps = 0;
-            double t0 = now(), t;
-            do {
-                f(x, xq, 32 * K);
-                reps++;
-            } while ((t = now() - t0) < 0.3);
-            printf("Q8_K quantize (%s) %8.1f us per %lld floats\n", pass ? "ref" : "dispatched", t / reps * 1e6,
-                   (long long)(32 * K));
-        }
-        free(xq);
-    }
-    free(wf), free(x), free(y);
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) bench_one(types[ti], 1536, 1536, nts, n_nt, nth, secs);
     return 0;
 }

@@ -336,6 +336,217 @@ static float avx2_vec_dot_q8_0_q8_0(int64_t n, const void *vx, const void *vy) {
     return hsum_ps256(acc);
 }
 
+/* ---- tiled matmuls (kernels.h: smelt_matmul_fn) ----
+ * Each tile keeps, for every (row, token) dot, exactly the operations of the
+ * paired vec_dot above: the same per-block integer lanes, d = d_x*d_y as a
+ * float product, acc = fma(d, lanes, acc) block after block from zero, the
+ * same hsum_ps256 tree, and (Q4_1) the scalar m*s sum added last. Lanes of
+ * one vector hold one dot; nothing is summed across dots. */
+
+#define MM_YBUF 4096 /* floats per scale buffer: K up to 1024 blocks */
+#define MM_INLINE static inline __attribute__((always_inline))
+
+static void mm_prep(const uint8_t *x, size_t xs, int T, int64_t nb, size_t ybsz, int prep, float *yd, float *ys) {
+    for (int64_t i = 0; i < nb; i++) {
+        for (int t = 0; t < SMELT_MM_TMAX; t++) {
+            float d = 0.0f, s = 0.0f;
+            if (t < T) {
+                const uint8_t *b = x + (size_t)t * xs + (size_t)i * ybsz;
+                uint16_t h[2];
+                memcpy(h, b, sizeof h);
+                d = FP16(h[0]);
+                s = FP16(h[1]);
+            }
+            yd[i * SMELT_MM_TMAX + t] = d;
+            if (prep == 2) ys[i * SMELT_MM_TMAX + t] = s;
+        }
+    }
+}
+
+void smelt_avx2_mm_drive(const struct smelt_mm_plan *p, int64_t K, const void *w, size_t ws, int64_t nr,
+                         const void *xq, size_t xs, int64_t nt, float *y, int64_t ldy) {
+    const int64_t nb = K / p->blck;
+    const uint8_t *wb = w, *xb = xq;
+    if (p->prep && nb * SMELT_MM_TMAX > MM_YBUF) {
+        for (int64_t t = 0; t < nt; t++)
+            for (int64_t r = 0; r < nr; r++) y[t * ldy + r] = p->dot(K, wb + (size_t)r * ws, xb + (size_t)t * xs);
+        return;
+    }
+    float yd[MM_YBUF], ys[MM_YBUF];
+    const int R = nt == 1 ? p->r_dec : p->r_pre;
+    /* rows per chunk: ~64 KiB of weights, reused (from L2) by every token tile */
+    int64_t rb = (int64_t)((64 * 1024) / ws);
+    if (rb < 8 * R) rb = 8 * R;
+    rb -= rb % R;
+    for (int64_t r0 = 0; r0 < nr; r0 += rb) {
+        const int64_t r1 = r0 + rb < nr ? r0 + rb : nr;
+        for (int64_t t0 = 0; t0 < nt; t0 += SMELT_MM_TMAX) {
+            const int T = nt - t0 < SMELT_MM_TMAX ? (int)(nt - t0) : SMELT_MM_TMAX;
+            const uint8_t *xt = xb + (size_t)t0 * xs;
+            if (p->prep) mm_prep(xt, xs, T, nb, p->ybsz, p->prep, yd, ys);
+            for (int64_t r = r0; r < r1; r += R) {
+                const int rr = r1 - r < R ? (int)(r1 - r) : R;
+                p->tile(rr, T, nb, wb + (size_t)r * ws, ws, xt, xs, p->prep ? yd : NULL, p->prep == 2 ? ys : NULL,
+                        y + t0 * ldy + r, ldy);
+            }
+        }
+    }
+}
+
+/* switch over the (R, T) shapes so that each tile is compiled with constant loops */
+#define MM_CASE(fn, r, t)                                 \
+    case (r) * 8 + (t):                                   \
+        fn(r, t, nb, w, ws, x, xs, yd, ys, y, ldy);       \
+        return;
+#define MM_CASES_R(fn, r) MM_CASE(fn, r, 1) MM_CASE(fn, r, 2) MM_CASE(fn, r, 3) MM_CASE(fn, r, 4)
+#define MM_DISPATCH(name, fn)                                                                                   \
+    static void name(int R, int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs,        \
+                     const float *yd, const float *ys, float *y, int64_t ldy) {                                 \
+        switch (R * 8 + T) {                                                                                    \
+            MM_CASES_R(fn, 1) MM_CASES_R(fn, 2) MM_CASES_R(fn, 3) MM_CASES_R(fn, 4) default : break;            \
+        }                                                                                                       \
+    }
+
+/* Decode (one token): the rows of a tile are read side by side, which the
+ * hardware stream prefetchers follow poorly; fetch the same block of the rows
+ * MM_PF tiles ahead. */
+#ifndef MM_PF
+#define MM_PF 4
+#endif
+MM_INLINE void mm_prefetch(int R, int T, const uint8_t *w, size_t ws, int64_t i, size_t bsz) {
+    if (T != 1) return;
+    for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + (size_t)(r + MM_PF * R) * ws + (size_t)i * bsz), _MM_HINT_T0);
+}
+
+MM_INLINE void mm_store(int R, int T, __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX], float *y, int64_t ldy) {
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) y[t * ldy + r] = hsum_ps256(acc[r][t]);
+}
+
+/* Q4_0 . Q8_0 (avx2_vec_dot_q4_0_q8_0) */
+MM_INLINE void q4_0_tile(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
+                         size_t xs, const float *yd, const float *ys, float *y, int64_t ldy) {
+    (void)ys;
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        mm_prefetch(R, T, w, ws, i, sizeof(smelt_block_q4_0));
+        __m256i qx[SMELT_MM_RMAX];
+        __m256 dx[SMELT_MM_RMAX];
+        for (int r = 0; r < R; r++) {
+            const smelt_block_q4_0 *b = (const smelt_block_q4_0 *)(w + (size_t)r * ws) + i;
+            qx[r] = unpack_nibbles(b->qs);
+            dx[r] = _mm256_set1_ps(FP16(b->d));
+        }
+        for (int t = 0; t < T; t++) {
+            const smelt_block_q8_0 *c = (const smelt_block_q8_0 *)(x + (size_t)t * xs) + i;
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)c->qs);
+            const __m256i sy8 = _mm256_slli_epi16(_mm256_maddubs_epi16(ones8, qy), 3);
+            const __m256 dy = _mm256_broadcast_ss(yd + i * SMELT_MM_TMAX + t);
+            for (int r = 0; r < R; r++) {
+                const __m256i q = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(qx[r], qy), sy8), ones16);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dx[r], dy), _mm256_cvtepi32_ps(q), acc[r][t]);
+            }
+        }
+    }
+    mm_store(R, T, acc, y, ldy);
+}
+MM_DISPATCH(q4_0_tiles, q4_0_tile)
+
+/* Q4_1 . Q8_1 (avx2_vec_dot_q4_1_q8_1): the m*s sums run in a second pass,
+ * tokens in the lanes of one vector per row, block after block from zero. */
+MM_INLINE void q4_1_tile(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
+                         size_t xs, const float *yd, const float *ys, float *y, int64_t ldy) {
+    __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        mm_prefetch(R, T, w, ws, i, sizeof(smelt_block_q4_1));
+        __m256i qx[SMELT_MM_RMAX];
+        __m256 dx[SMELT_MM_RMAX];
+        for (int r = 0; r < R; r++) {
+            const smelt_block_q4_1 *b = (const smelt_block_q4_1 *)(w + (size_t)r * ws) + i;
+            qx[r] = unpack_nibbles(b->qs);
+            dx[r] = _mm256_set1_ps(FP16(b->d));
+        }
+        for (int t = 0; t < T; t++) {
+            const smelt_block_q8_1 *c = (const smelt_block_q8_1 *)(x + (size_t)t * xs) + i;
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)c->qs);
+            const __m256 dy = _mm256_broadcast_ss(yd + i * SMELT_MM_TMAX + t);
+            for (int r = 0; r < R; r++)
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dx[r], dy), _mm256_cvtepi32_ps(dot_u8s8(qx[r], qy)), acc[r][t]);
+        }
+    }
+    __m128 sm[SMELT_MM_RMAX];
+    for (int r = 0; r < R; r++) sm[r] = _mm_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const __m128 s = _mm_loadu_ps(ys + i * SMELT_MM_TMAX);
+        for (int r = 0; r < R; r++) {
+            const smelt_block_q4_1 *b = (const smelt_block_q4_1 *)(w + (size_t)r * ws) + i;
+            sm[r] = _mm_add_ps(sm[r], _mm_mul_ps(_mm_set1_ps(FP16(b->m)), s));
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float s[4];
+        _mm_storeu_ps(s, sm[r]);
+        for (int t = 0; t < T; t++) y[t * ldy + r] = hsum_ps256(acc[r][t]) + s[t];
+    }
+}
+MM_DISPATCH(q4_1_tiles, q4_1_tile)
+
+/* Q8_0 . Q8_0 (avx2_vec_dot_q8_0_q8_0) */
+MM_INLINE void q8_0_tile(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
+                         size_t xs, const float *yd, const float *ys, float *y, int64_t ldy) {
+    (void)ys;
+    __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        mm_prefetch(R, T, w, ws, i, sizeof(smelt_block_q8_0));
+        __m256i qx[SMELT_MM_RMAX], ax[SMELT_MM_RMAX];
+        __m256 dx[SMELT_MM_RMAX];
+        for (int r = 0; r < R; r++) {
+            const smelt_block_q8_0 *b = (const smelt_block_q8_0 *)(w + (size_t)r * ws) + i;
+            qx[r] = _mm256_loadu_si256((const __m256i *)b->qs);
+            ax[r] = _mm256_sign_epi8(qx[r], qx[r]);
+            dx[r] = _mm256_set1_ps(FP16(b->d));
+        }
+        for (int t = 0; t < T; t++) {
+            const smelt_block_q8_0 *c = (const smelt_block_q8_0 *)(x + (size_t)t * xs) + i;
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)c->qs);
+            const __m256 dy = _mm256_broadcast_ss(yd + i * SMELT_MM_TMAX + t);
+            for (int r = 0; r < R; r++) {
+                const __m256i q = dot_u8s8(ax[r], _mm256_sign_epi8(qy, qx[r]));
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dx[r], dy), _mm256_cvtepi32_ps(q), acc[r][t]);
+            }
+        }
+    }
+    mm_store(R, T, acc, y, ldy);
+}
+MM_DISPATCH(q8_0_tiles, q8_0_tile)
+
+static const struct smelt_mm_plan plan_q4_0 = {q4_0_tiles, avx2_vec_dot_q4_0_q8_0, SMELT_QK4_0,
+                                               sizeof(smelt_block_q8_0), 1, 3, 4};
+static const struct smelt_mm_plan plan_q4_1 = {q4_1_tiles, avx2_vec_dot_q4_1_q8_1, SMELT_QK4_1,
+                                               sizeof(smelt_block_q8_1), 2, 3, 4};
+static const struct smelt_mm_plan plan_q8_0 = {q8_0_tiles, avx2_vec_dot_q8_0_q8_0, SMELT_QK8_0,
+                                               sizeof(smelt_block_q8_0), 1, 3, 4};
+
+static void avx2_mm_q4_0(int64_t K, const void *w, size_t ws, int64_t nr, const void *xq, size_t xs, int64_t nt,
+                         float *y, int64_t ldy) {
+    smelt_avx2_mm_drive(&plan_q4_0, K, w, ws, nr, xq, xs, nt, y, ldy);
+}
+static void avx2_mm_q4_1(int64_t K, const void *w, size_t ws, int64_t nr, const void *xq, size_t xs, int64_t nt,
+                         float *y, int64_t ldy) {
+    smelt_avx2_mm_drive(&plan_q4_1, K, w, ws, nr, xq, xs, nt, y, ldy);
+}
+static void avx2_mm_q8_0(int64_t K, const void *w, size_t ws, int64_t nr, const void *xq, size_t xs, int64_t nt,
+                         float *y, int64_t ldy) {
+    smelt_avx2_mm_drive(&plan_q8_0, K, w, ws, nr, xq, xs, nt, y, ldy);
+}
+
 /* ---- primitives ---- */
 
 static void avx2_mad_f32(int64_t n, float *y, const float *x, float a) {
@@ -390,6 +601,12 @@ void smelt_kernels_fill_avx2(struct smelt_kernel_set *ks) {
     ks->mad_f16 = avx2_mad_f16;
     ks->fp32_to_fp16_row = avx2_fp32_to_fp16_row;
     ks->fp16_to_fp32_row = avx2_fp16_to_fp32_row;
+    ks->matmul[SMELT_TYPE_Q4_0] = avx2_mm_q4_0;
+    ks->matmul_dot[SMELT_TYPE_Q4_0] = avx2_vec_dot_q4_0_q8_0;
+    ks->matmul[SMELT_TYPE_Q4_1] = avx2_mm_q4_1;
+    ks->matmul_dot[SMELT_TYPE_Q4_1] = avx2_vec_dot_q4_1_q8_1;
+    ks->matmul[SMELT_TYPE_Q8_0] = avx2_mm_q8_0;
+    ks->matmul_dot[SMELT_TYPE_Q8_0] = avx2_vec_dot_q8_0_q8_0;
     smelt_kernels_fill_avx2_ext(ks);
 }
 

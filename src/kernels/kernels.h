@@ -24,6 +24,17 @@
 
 enum smelt_isa { SMELT_ISA_REF, SMELT_ISA_GENERIC, SMELT_ISA_AVX2, SMELT_ISA_AVX512, SMELT_ISA_N };
 
+/* Tiled matmul of one weight type: y[t*ld_y + r] = vec_dot(K, W row r, x row t)
+ * for r in [0, n_rows), t in [0, n_tok); w points at row 0 (row stride
+ * w_stride bytes), y at column 0. Bit-identical to calling the vec_dot it is
+ * paired with (struct smelt_kernel_set.matmul_dot) once per (row, token): every
+ * dot keeps that kernel's per-block operations, its float accumulation order
+ * and its final horizontal sum; the tile only interleaves independent dots so
+ * that a weight block is unpacked once for several tokens and an activation
+ * block is loaded once for several rows. Allocates nothing. */
+typedef void (*smelt_matmul_fn)(int64_t K, const void *w, size_t w_stride, int64_t n_rows, const void *xq,
+                                size_t xq_stride, int64_t n_tok, float *y, int64_t ld_y);
+
 struct smelt_kernel_set {
     smelt_to_float_fn to_float[SMELT_TYPE_COUNT];
     smelt_from_float_fn from_float[SMELT_TYPE_COUNT];
@@ -36,6 +47,11 @@ struct smelt_kernel_set {
     void (*mad_f16)(int64_t n, float *y, const uint16_t *x, float a);
     void (*fp32_to_fp16_row)(const float *x, uint16_t *y, int64_t n);
     void (*fp16_to_fp32_row)(const uint16_t *x, float *y, int64_t n);
+    /* Optional tiled matmuls. matmul[t] is used only while the dispatched
+     * vec_dot[t] is matmul_dot[t] (a higher tier that replaces the dot without
+     * providing its own tile falls back to one vec_dot per output). */
+    smelt_matmul_fn matmul[SMELT_TYPE_COUNT];
+    smelt_vec_dot_fn matmul_dot[SMELT_TYPE_COUNT];
 };
 
 /* "ref", "generic", "avx2", "avx512". */
@@ -62,7 +78,34 @@ void smelt_kernels_fill_avx2(struct smelt_kernel_set *ks);
 void smelt_kernels_fill_avx2_ext(struct smelt_kernel_set *ks);
 void smelt_kernels_fill_avx512(struct smelt_kernel_set *ks);
 
+/* Shared driver of the AVX2 tiled matmuls (avx2.c). A tile computes R rows x T
+ * tokens (R <= SMELT_MM_RMAX, T <= SMELT_MM_TMAX) over nb blocks; w and x point
+ * at its first weight row and first activation row, y at its first output.
+ * The driver fills yd/ys, per block i and token t of the tile at
+ * [i*SMELT_MM_TMAX + t], with the activation block's fp16 d (and s, for Q8_1)
+ * as floats (zero for t >= T) when prep is 1 (d) or 2 (d and s); prep 0 passes
+ * NULL. ybsz: bytes of an activation block. r_pre/r_dec: rows per tile for
+ * n_tok > 1 and n_tok == 1. Falls back to `dot` per output when K is too large
+ * for the stack buffers. */
+#define SMELT_MM_RMAX 4
+#define SMELT_MM_TMAX 4
+typedef void (*smelt_mm_tile_fn)(int R, int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs,
+                                 const float *yd, const float *ys, float *y, int64_t ldy);
+struct smelt_mm_plan {
+    smelt_mm_tile_fn tile;
+    smelt_vec_dot_fn dot;
+    int64_t blck;
+    size_t ybsz;
+    int prep;
+    int r_pre, r_dec;
+};
+void smelt_avx2_mm_drive(const struct smelt_mm_plan *p, int64_t K, const void *w, size_t ws, int64_t nr,
+                         const void *xq, size_t xs, int64_t nt, float *y, int64_t ldy);
+
 /* y[t*ld_y + r] = dot(W row r, x row t) for r in [row0, row1), t in [0, n_tok).
+ * Uses the tier's tiled matmul for wtype when it is paired with the dispatched
+ * vec_dot (bit-identical), else one dispatched vec_dot per output. Environment:
+ * SMELT_MATMUL=dot forces the one-vec_dot-per-output loop (for comparison).
  * w: the whole weight matrix, rows of K elements of wtype, row stride
  *    smelt_quant_row_size(wtype, K); xq: n_tok rows already converted to
  *    wtype's vec_dot_type, row stride xq_stride bytes. K must be a multiple of

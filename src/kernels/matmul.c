@@ -1,11 +1,31 @@
 /* Row-block matmul over quantized weights and pre-quantized activations. */
 #include <assert.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "kernels/kernels.h"
 
-/* Tile sizes: a tile of MM_ROWS weight rows is reused for MM_TOKS activation
- * rows, so each weight row is read from memory once per token tile and stays
- * in L1 while the token tile (MM_TOKS rows, ~K bytes each) stays in L2. */
+/* Tiled matmul per type, chosen once: the active tier's tile where it is paired
+ * with the dispatched vec_dot (so the output is bit-identical), else NULL. */
+static smelt_matmul_fn mm_tile[SMELT_TYPE_COUNT];
+static pthread_once_t mm_once = PTHREAD_ONCE_INIT;
+
+static void mm_init(void) {
+    const enum smelt_isa isa = smelt_kernels_active_isa();
+    const char *env = getenv("SMELT_MATMUL");
+    if (env && strcmp(env, "dot") == 0) return;
+    struct smelt_kernel_set ks;
+    smelt_kernels_fill(isa, &ks);
+    for (uint32_t t = 0; t < SMELT_TYPE_COUNT; t++) {
+        const struct smelt_type_traits *tr = smelt_quant_traits(t);
+        if (tr && ks.matmul[t] && tr->vec_dot && ks.matmul_dot[t] == tr->vec_dot) mm_tile[t] = ks.matmul[t];
+    }
+}
+
+/* Fallback tile sizes: a tile of MM_ROWS weight rows is reused for MM_TOKS
+ * activation rows, so each weight row is read from memory once per token tile
+ * and stays in L1 while the token tile (MM_TOKS rows, ~K bytes each) stays in L2. */
 #define MM_ROWS 16
 #define MM_TOKS 32
 
@@ -13,10 +33,16 @@ void smelt_matmul_rows(const void *w, enum smelt_type wtype, int64_t K, int64_t 
                        const void *xq, size_t xq_stride, int64_t n_tok, float *y, int64_t ld_y) {
     const struct smelt_type_traits *tr = smelt_quant_traits(wtype);
     assert(tr && tr->vec_dot && K % tr->blck == 0);
-    const smelt_vec_dot_fn dot = tr->vec_dot;
+    pthread_once(&mm_once, mm_init);
     const size_t w_stride = smelt_quant_row_size(wtype, K);
     const char *wb = w;
     const char *xb = xq;
+    if (row1 <= row0 || n_tok <= 0) return;
+    if (mm_tile[wtype]) {
+        mm_tile[wtype](K, wb + (size_t)row0 * w_stride, w_stride, row1 - row0, xq, xq_stride, n_tok, y + row0, ld_y);
+        return;
+    }
+    const smelt_vec_dot_fn dot = tr->vec_dot;
     if (n_tok == 1) {
         for (int64_t r = row0; r < row1; r++) y[r] = dot(K, wb + (size_t)r * w_stride, xb);
         return;

@@ -19,3 +19,8 @@ add_test(NAME quant_golden_model COMMAND test_quant_golden model ${CMAKE_CURRENT
          ${SMELT_MODEL_DIR}/SmolLM2-135M-Instruct.Q4_1.gguf model_tensors.txt smollm2-135m)
 add_test(NAME quant_golden_model_gemma COMMAND test_quant_golden model ${CMAKE_CURRENT_LIST_DIR}/golden
          ${SMELT_MODEL_DIR}/gemma-3-270m-q4_k_m.gguf model_tensors_gemma.txt gemma3-270m)
+
+# Tiled matmuls: bit-identical (memcmp) to one vec_dot per output, every tier and the dispatched path.
+smelt_add_test_exe(test_matmul_bitexact ${CMAKE_CURRENT_LIST_DIR}/test_matmul_bitexact.c)
+add_test(NAME quant_matmul_bitexact COMMAND test_matmul_bitexact tiers)
+add_test(NAME quant_matmul_bitexact_dispatch COMMAND test_matmul_bitexact dispatch)

@@ -1,0 +1,169 @@
+/* Tiled matmuls are bit-identical to one vec_dot per output.
+ *
+ *   test_matmul_bitexact tiers     for every supported tier: each tile
+ *                                  (kernel_set.matmul[t]) against its paired
+ *                                  dot (matmul_dot[t]) called per (row, token)
+ *   test_matmul_bitexact dispatch  smelt_matmul_rows against the dispatched
+ *                                  vec_dot of every type with a vec_dot
+ *
+ * Shapes: n_tok in {1,2,3,4,5,7,8,16,33,64}, row ranges with odd ends, several
+ * K per block size (and one K too large for the tile's scale buffers, which
+ * takes the per-dot fallback), activation rows with padding between them,
+ * outputs with a row stride larger than the row range; outputs outside the
+ * range must stay untouched. Comparison is memcmp of the float bits. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "kernels/kernels.h"
+
+static uint32_t rng_state = 0x12345u;
+static uint32_t rng(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return rng_state;
+}
+static float frand(float a) { return ((float)(rng() % 2000001u) / 1000000.0f - 1.0f) * a; }
+
+static const int64_t ntoks[] = {1, 2, 3, 4, 5, 7, 8, 16, 33, 64};
+#define N_NT (int)(sizeof ntoks / sizeof *ntoks)
+#define M_ROWS 41
+#define SENTINEL 12345.678f
+
+struct data {
+    int64_t K;
+    size_t wrs, xs;
+    char *w, *xq;
+};
+
+/* weights of M_ROWS rows (row scales over several decades, one all-zero row),
+ * 64 activation rows with padding, quantized by the type's own converters */
+static struct data make_data(const struct smelt_type_traits *tr, int64_t K) {
+    const struct smelt_type_traits *vt = smelt_quant_traits(tr->vec_dot_type);
+    struct data d = {K, smelt_quant_row_size(tr->type, K), smelt_quant_row_size(vt->type, K) + 40, NULL, NULL};
+    float *f = malloc((size_t)K * sizeof(float));
+    d.w = malloc((size_t)M_ROWS * d.wrs);
+    d.xq = calloc(64, d.xs);
+    for (int r = 0; r < M_ROWS; r++) {
+        const float sc = r == 5 ? 0.0f : (float)(1 << (r % 7)) * 0.01f;
+        for (int64_t i = 0; i < K; i++) f[i] = frand(sc) + (i % 13 == 0 ? frand(4 * sc) : 0.0f);
+        tr->from_float(f, d.w + (size_t)r * d.wrs, K);
+    }
+    const smelt_from_float_fn q = smelt_kernels_quantize_act(vt->type);
+    for (int t = 0; t < 64; t++) {
+        const float sc = t == 9 ? 0.0f : (float)(1 + t % 5) * 0.7f;
+        for (int64_t i = 0; i < K; i++) f[i] = frand(sc) + (i % 29 == 3 ? frand(10 * sc) : 0.0f);
+        q(f, d.xq + (size_t)t * d.xs, K);
+    }
+    free(f);
+    return d;
+}
+
+static void free_data(struct data *d) { free(d->w), free(d->xq); }
+
+typedef void (*mm_under_test)(const struct data *d, void *ctx, int64_t r0, int64_t r1, int64_t nt, float *y,
+                              int64_t ldy);
+
+/* run `mm` and the per-dot loop over rows [r0, r1), compare bits and sentinels */
+static void compare(const char *what, const struct smelt_type_traits *tr, const struct data *d, mm_under_test mm,
+                    void *ctx, smelt_vec_dot_fn dot, int64_t r0, int64_t r1, int64_t nt) {
+    const int64_t ldy = M_ROWS + 3;
+    float *got = malloc((size_t)(nt * ldy) * sizeof(float)), *want = malloc((size_t)(nt * ldy) * sizeof(float));
+    for (int64_t i = 0; i < nt * ldy; i++) got[i] = want[i] = SENTINEL;
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t r = r0; r < r1; r++)
+            want[t * ldy + r] = dot(d->K, d->w + (size_t)r * d->wrs, d->xq + (size_t)t * d->xs);
+    mm(d, ctx, r0, r1, nt, got, ldy);
+    int bad = 0;
+    for (int64_t t = 0; t < nt && bad < 3; t++)
+        for (int64_t r = 0; r < ldy && bad < 3; r++) {
+            const int64_t i = t * ldy + r;
+            if (memcmp(&got[i], &want[i], sizeof(float)) != 0) {
+                CHECKF(0, "%s %s K=%lld rows [%lld,%lld) n_tok=%lld: y[t=%lld][r=%lld] = %.9g, want %.9g", what,
+                       tr->name, (long long)d->K, (long long)r0, (long long)r1, (long long)nt, (long long)t,
+                       (long long)r, got[i], want[i]);
+                bad++;
+            }
+        }
+    free(got), free(want);
+}
+
+static void run_tile(const struct data *d, void *ctx, int64_t r0, int64_t r1, int64_t nt, float *y, int64_t ldy) {
+    const smelt_matmul_fn f = *(const smelt_matmul_fn *)ctx;
+    f(d->K, d->w + (size_t)r0 * d->wrs, d->wrs, r1 - r0, d->xq, d->xs, nt, y + r0, ldy);
+}
+
+static void run_rows(const struct data *d, void *ctx, int64_t r0, int64_t r1, int64_t nt, float *y, int64_t ldy) {
+    const struct smelt_type_traits *tr = ctx;
+    smelt_matmul_rows(d->w, tr->type, d->K, r0, r1, d->xq, d->xs, nt, y, ldy);
+}
+
+static const int64_t ranges[][2] = {{0, M_ROWS}, {3, 37}, {1, 2}, {6, 11}};
+
+static void sweep(const char *what, const struct smelt_type_traits *tr, mm_under_test mm, void *ctx,
+                  smelt_vec_dot_fn dot) {
+    const int64_t mult[] = {1, 3, 18, 20, 48};
+    for (size_t k = 0; k < sizeof mult / sizeof *mult; k++) {
+        const int64_t K = tr->blck * mult[k];
+        struct data d = make_data(tr, K);
+        for (size_t g = 0; g < sizeof ranges / sizeof *ranges; g++)
+            for (int n = 0; n < N_NT; n++) compare(what, tr, &d, mm, ctx, dot, ranges[g][0], ranges[g][1], ntoks[n]);
+        free_data(&d);
+    }
+    /* more blocks than the tile's scale buffers hold: the fallback path */
+    struct data d = make_data(tr, tr->blck * 1100);
+    compare(what, tr, &d, mm, ctx, dot, 3, 12, 5);
+    compare(what, tr, &d, mm, ctx, dot, 2, 9, 1);
+    free_data(&d);
+}
+
+static int test_tiers(void) {
+    int tested = 0;
+    for (int isa = SMELT_ISA_REF; isa < SMELT_ISA_N; isa++) {
+        if (!smelt_isa_supported((enum smelt_isa)isa)) continue;
+        struct smelt_kernel_set ks;
+        smelt_kernels_fill((enum smelt_isa)isa, &ks);
+        for (uint32_t t = 0; t < SMELT_TYPE_COUNT; t++) {
+            if (!ks.matmul[t]) continue;
+            const struct smelt_type_traits *tr = smelt_quant_traits(t);
+            CHECKF(ks.matmul_dot[t] != NULL, "%s: tile of %s without its dot", smelt_isa_name(isa), tr->name);
+            if (!ks.matmul_dot[t]) continue;
+            char what[64];
+            snprintf(what, sizeof what, "tier %s tile", smelt_isa_name((enum smelt_isa)isa));
+            sweep(what, tr, run_tile, &ks.matmul[t], ks.matmul_dot[t]);
+            printf("%-8s %-6s tile == vec_dot\n", smelt_isa_name((enum smelt_isa)isa), tr->name);
+            tested++;
+        }
+    }
+#if defined(__x86_64__)
+    CHECKF(!smelt_isa_supported(SMELT_ISA_AVX2) || tested >= 3, "AVX2 CPU but only %d tiles tested", tested);
+#endif
+    return tested;
+}
+
+static void test_dispatch(void) {
+    for (uint32_t t = 0; t < SMELT_TYPE_COUNT; t++) {
+        const struct smelt_type_traits *tr = smelt_quant_traits(t);
+        if (!tr || !tr->vec_dot) continue;
+        if (t == SMELT_TYPE_F32 || t == SMELT_TYPE_F16 || t == SMELT_TYPE_BF16) continue; /* no tiles */
+        sweep("smelt_matmul_rows", tr, run_rows, (void *)tr, tr->vec_dot);
+        printf("%-6s smelt_matmul_rows == vec_dot (tier %s)\n", tr->name, smelt_kernels_isa());
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_matmul_bitexact tiers|dispatch\n");
+        return 2;
+    }
+    if (!strcmp(argv[1], "tiers")) test_tiers();
+    else if (!strcmp(argv[1], "dispatch")) test_dispatch();
+    else {
+        fprintf(stderr, "unknown mode %s\n", argv[1]);
+        return 2;
+    }
+    return CHECK_EXIT();
+}
