@@ -46,7 +46,9 @@ static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
 static void gelu_init(void) {
     for (uint32_t i = 0; i < (1u << 16); i++) {
         const float x = smelt_fp16_to_fp32((uint16_t)i);
-        const float y = 0.5f * x * (1.0f + tanhf(0.79788456080286535587989211986876f * x * (1.0f + 0.044715f * x * x)));
+        /* the inner term with the FMA contraction ggml's compiled table uses */
+        const float inner = fmaf(0.044715f * x, x, 1.0f);
+        const float y = 0.5f * x * (1.0f + tanhf(0.79788456080286535587989211986876f * x * inner));
         gelu_table[i] = smelt_fp32_to_fp16(y);
     }
 }
@@ -305,11 +307,11 @@ static void forward_worker(void *arg, int ith, int nth) {
     if (hp->logit_softcap > 0) {
         int64_t r0, r1;
         split_rows(m->output.ne1, ith, nth, &r0, &r1);
-        const float cap = hp->logit_softcap;
+        const float cap = hp->logit_softcap, inv_cap = 1.0f / cap; /* scale, tanh, scale, as llama.cpp */
         for (int64_t t = 0; t < n_out; t++)
             for (int64_t r = r0; r < r1; r++) {
                 float *v = &logits[t * hp->n_vocab + r];
-                *v = tanhf(*v / cap) * cap;
+                *v = tanhf(*v * inv_cap) * cap;
             }
     }
 }
