@@ -192,13 +192,15 @@ static void forward_worker(void *arg, int ith, int nth) {
         et->to_float((const char *)m->tok_embd.data + (size_t)f->token[t] * m->tok_embd.row_bytes, x, E);
         if (hp->embd_scale > 0)
             for (int64_t i = 0; i < E; i++) x[i] *= hp->embd_scale;
+        const float *ff = m->rope_freqs.data; /* optional per-frequency divisors */
         for (int b = 0; b < 2; b++) {
             const float base = b ? hp->rope_base_swa : hp->rope_base;
+            const float fscale = b ? hp->rope_freq_scale_swa : hp->rope_freq_scale;
             const float theta_scale = powf(base, -2.0f / (float)hp->n_rot);
             float theta = (float)f->pos[t];
             float *cs = c->rope_cs + (t * 2 + b) * hp->n_rot;
             for (int32_t i = 0; i < hp->n_rot; i += 2) {
-                const float th = hp->rope_freq_scale * theta;
+                const float th = fscale * (ff ? theta / ff[i / 2] : theta);
                 cs[i] = cosf(th);
                 cs[i + 1] = sinf(th);
                 theta *= theta_scale;

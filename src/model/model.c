@@ -62,6 +62,7 @@ static enum smelt_status bind(struct smelt_model *m, struct smelt_weight *w, con
     if (ne1 == 0 && t->type != SMELT_TYPE_F32)
         return smelt_err(SMELT_ERR_UNSUPPORTED, "tensor '%s': norm/bias weights must be F32, got %s", name,
                          smelt_type_name(t->type));
+    if (m->used) m->used[t - smelt_gguf_tensor(m->gguf, 0)] = 1;
     w->data = t->data;
     w->type = t->type;
     w->ne0 = ne0;
@@ -113,9 +114,21 @@ static enum smelt_status load_hparams(struct smelt_model *m) {
         return smelt_err(SMELT_ERR_FORMAT, "rope.dimension_count %d invalid for head size %d", hp->n_rot,
                          hp->head_dim);
     if ((st = get_arch_f32(m, "rope.freq_base", false, 10000.0f, &hp->rope_base))) return st;
-    float fs;
+    /* RoPE scaling: rope.scaling.type + rope.scaling.factor (or the older rope.scale_linear) */
+    float fs = 1.0f;
+    const char *stype = NULL;
+    size_t slen;
+    snprintf(full, sizeof full, "%s.rope.scaling.type", m->arch_name);
+    if (smelt_gguf_get_str(m->gguf, full, &stype, &slen) == SMELT_OK && strcmp(stype, "none") != 0 &&
+        strcmp(stype, "linear") != 0)
+        return smelt_err(SMELT_ERR_UNSUPPORTED, "RoPE scaling type '%s' is not supported yet (supported: none, linear)",
+                         stype);
     if ((st = get_arch_f32(m, "rope.scale_linear", false, 1.0f, &fs))) return st;
-    hp->rope_freq_scale = fs > 0 ? 1.0f / fs : 1.0f;
+    if (!stype || strcmp(stype, "none") != 0)
+        if ((st = get_arch_f32(m, "rope.scaling.factor", false, fs, &fs))) return st;
+    if (!(fs > 0) || !isfinite(fs)) return smelt_err(SMELT_ERR_FORMAT, "invalid RoPE scaling factor %g", fs);
+    hp->rope_freq_scale = 1.0f / fs;
+    hp->rope_freq_scale_swa = hp->rope_freq_scale;
     if ((st = get_arch_f32(m, "attention.layer_norm_rms_epsilon", false, 1e-5f, &hp->norm_eps))) return st;
     if (!(hp->rope_base > 0) || !(hp->norm_eps > 0) || !isfinite(hp->rope_base) || !isfinite(hp->norm_eps))
         return smelt_err(SMELT_ERR_FORMAT, "invalid rope.freq_base %g or rms epsilon %g", hp->rope_base,
@@ -148,6 +161,7 @@ static enum smelt_status load_hparams(struct smelt_model *m) {
             return smelt_err(SMELT_ERR_FORMAT, "%s.attention.sliding_window = %d must be in 1..context_length (%d)",
                              m->arch_name, hp->n_swa, hp->n_ctx_train);
         if ((st = get_arch_f32(m, "rope.freq_base_swa", false, 10000.0f, &hp->rope_base_swa))) return st;
+        hp->rope_freq_scale_swa = 1.0f; /* llama.cpp scales only the global layers of gemma3 */
         if ((st = get_arch_f32(m, "final_logit_softcapping", false, 0.0f, &hp->logit_softcap))) return st;
         if (!(hp->rope_base_swa > 0) || !(hp->logit_softcap >= 0))
             return smelt_err(SMELT_ERR_FORMAT, "invalid rope.freq_base_swa %g or final_logit_softcapping %g",
@@ -173,6 +187,7 @@ static enum smelt_status load_weights(struct smelt_model *m) {
     if ((st = bind(m, &m->output_norm, "output_norm.weight", E, 0, true))) return st;
     if ((st = bind(m, &m->output, "output.weight", E, V, false))) return st;
     if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
+    if ((st = bind(m, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 0, false))) return st;
 
     m->layers = smelt_calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return SMELT_ERR_NOMEM;
@@ -267,7 +282,19 @@ enum smelt_status smelt_model_load(const char *path, struct smelt_model **out) {
                        m->arch_name);
         goto fail;
     }
+    m->used = smelt_calloc((size_t)smelt_gguf_n_tensors(m->gguf) + 1, 1);
+    if (!m->used) { st = SMELT_ERR_NOMEM; goto fail; }
     if ((st = load_hparams(m)) || (st = load_weights(m))) goto fail;
+    /* like llama.cpp, refuse files with tensors this architecture does not use:
+     * ignoring them (biases, RoPE factors, ...) would give silently wrong output */
+    for (int64_t i = 0; i < smelt_gguf_n_tensors(m->gguf); i++)
+        if (!m->used[i]) {
+            st = smelt_err(SMELT_ERR_UNSUPPORTED, "tensor '%s' is not used by smelt's %s implementation",
+                           smelt_gguf_tensor(m->gguf, i)->name, m->arch_name);
+            goto fail;
+        }
+    free(m->used);
+    m->used = NULL;
     for (int64_t i = 0; i < smelt_gguf_n_tensors(m->gguf); i++) {
         const struct smelt_gguf_tensor *t = smelt_gguf_tensor(m->gguf, i);
         m->n_params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
@@ -285,6 +312,7 @@ fail_noprefix:
 void smelt_model_free(struct smelt_model *m) {
     if (!m) return;
     free(m->layers);
+    free(m->used);
     smelt_tok_free(m->tok);
     smelt_gguf_free(m->gguf);
     free(m->chat_template);

@@ -35,7 +35,8 @@ struct smelt_hparams {
     int32_t n_ff;
     int32_t n_rot;        /* rotary dims (<= head_dim) */
     float rope_base;
-    float rope_freq_scale;
+    float rope_freq_scale;     /* 1/linear scaling factor (global layers) */
+    float rope_freq_scale_swa; /* sliding-window layers (gemma3: never scaled) */
     enum smelt_rope_kind rope_kind;
     float norm_eps;
     /* family options (llama: all off) */
@@ -83,7 +84,9 @@ struct smelt_model {
     struct smelt_weight tok_embd;    /* [n_vocab] rows of [n_embd] */
     struct smelt_weight output_norm; /* [n_embd] f32 */
     struct smelt_weight output;      /* [n_vocab] rows of [n_embd]; = tok_embd when tied */
+    struct smelt_weight rope_freqs;  /* [n_rot/2] f32 frequency divisors (Llama 3.1 style), optional */
     struct smelt_layer *layers;      /* [n_layer] */
+    uint8_t *used;                   /* [n_tensors] set while loading: tensors bound to a weight */
     uint64_t n_params;
     uint64_t size_bytes;
 };

@@ -29,7 +29,11 @@ foreach(spec
     "qwen2:1e-2"          # F32: 0.0020
     "phi3:1e-2"           # F16: 0.011
     "gemma3:1e-2"         # F16, GELU table, soft-cap: 0.012
-    "gemma3_q8_0:1e-5")   # Q8_0: 2.9e-6 top-16 (soft-cap ulps), full rows 1.9e-6
+    "gemma3_q8_0:1e-5"    # Q8_0: bit-identical since the scale-tanh-scale soft-cap
+    # RoPE variants (dev/arch/variant.py): linear scaling keys, Llama 3.1 rope_freqs
+    "llama_untied_ropescale:1e-2"   # F16 + rope.scaling.factor 4: 0.0097
+    "llama_untied_ropefreqs:1e-2"   # F16 + rope_freqs.weight: 0.0080
+    "gemma3_q8_0_ropescale:1e-5")   # Q8_0 + scaling 8 on global layers only: 9.5e-7
   string(REPLACE ":" ";" spec "${spec}")
   list(GET spec 0 m)
   list(GET spec 1 bound)

@@ -152,7 +152,7 @@ def test_corrupt_model_files(smelt, model, tmp_path):
     assert p.returncode == 1
 
 
-def _write_tiny(path, arch="llama", skip=(), extra_kv=None, n_head=4, int_tensor=None):
+def _write_tiny(path, arch="llama", skip=(), extra_kv=None, n_head=4, int_tensor=None, extra_tensor=None):
     import gguf
     w = gguf.GGUFWriter(str(path), arch)
     n_embd, n_ff, n_vocab = 32, 64, 300
@@ -206,6 +206,8 @@ def _write_tiny(path, arch="llama", skip=(), extra_kv=None, n_head=4, int_tensor
             w.add_tensor(name, np.zeros(shape, np.int32))
             continue
         w.add_tensor(name, rng.standard_normal(shape).astype(np.float32) * 0.1)
+    if extra_tensor:
+        w.add_tensor(extra_tensor, np.zeros((n_embd,), np.float32))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -232,6 +234,17 @@ def test_tiny_model_runs_and_bad_models_fail(smelt, tmp_path):
     _write_tiny(f, int_tensor="blk.0.ffn_up.weight")
     p = run(smelt, "run", "-m", str(f), "-p", "abc", "-n", "1")
     assert p.returncode == 1 and b"'blk.0.ffn_up.weight' has type I32" in p.stderr, p.stderr
+
+    f = tmp_path / "extra.gguf"
+    _write_tiny(f, extra_tensor="blk.0.attn_output.bias")
+    p = run(smelt, "run", "-m", str(f), "-p", "abc", "-n", "1")
+    assert p.returncode == 1 and b"tensor 'blk.0.attn_output.bias' is not used" in p.stderr, p.stderr
+
+    import gguf
+    f = tmp_path / "yarn.gguf"
+    _write_tiny(f, extra_kv=lambda w: w.add_rope_scaling_type(gguf.RopeScalingType.YARN))
+    p = run(smelt, "run", "-m", str(f), "-p", "abc", "-n", "1")
+    assert p.returncode == 1 and b"RoPE scaling type 'yarn' is not supported" in p.stderr, p.stderr
 
     f = tmp_path / "heads.gguf"
     _write_tiny(f, n_head=5)
