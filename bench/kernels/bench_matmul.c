@@ -8,6 +8,7 @@
  *   types   every type at 1536x1536 (default)
  *   smollm2 SmolLM2-135M shapes (Q4_1 layers, Q8_0 output)
  *   gemma   gemma-3-270m shapes (Q5_0, Q4_K, Q6_K, Q8_0)
+ *   TYPE K M  one shape, e.g. q4_1 576 1536
  * THREADS 2 splits the rows in two halves like the model does (one barrier per call).
  * Run under SMELT_ISA=generic|avx2|avx512 to compare tiers and SMELT_MATMUL=dot
  * to compare the tiled matmul with one vec_dot per output. Each figure is the
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "kernels/kernels.h"
@@ -131,6 +133,8 @@ static void bench_one(uint32_t type, int64_t K, int64_t M, const int64_t *nts, i
 
 int main(int argc, char **argv) {
     const char *mode = "types";
+    const char *pos[3] = {NULL, NULL, NULL};
+    int npos = 0;
     int nth = 1;
     double secs = 0.5;
     int64_t nts[32] = {1, 32};
@@ -146,7 +150,21 @@ int main(int argc, char **argv) {
                 nts[n_nt++] = strtoll(p, &p, 10);
                 if (*p == ',') p++;
             }
-        } else mode = argv[i];
+        } else if (npos < 3) pos[npos++] = argv[i];
+    }
+    if (npos >= 1) mode = pos[0];
+    if (npos == 3) {
+        for (uint32_t t = 0; t < SMELT_TYPE_COUNT; t++) {
+            const struct smelt_type_traits *tr = smelt_quant_traits(t);
+            if (tr && tr->vec_dot && strcasecmp(tr->name, pos[0]) == 0) {
+                printf("tier %s, SMELT_MATMUL=%s, threads %d\n", smelt_kernels_isa(),
+                       getenv("SMELT_MATMUL") ? getenv("SMELT_MATMUL") : "(tiled)", nth);
+                bench_one(t, atoll(pos[1]), atoll(pos[2]), nts, n_nt, nth, secs);
+                return 0;
+            }
+        }
+        fprintf(stderr, "unknown type %s\n", pos[0]);
+        return 1;
     }
     if (nth < 1 || nth > 8) nth = 1;
     printf("tier %s, SMELT_MATMUL=%s, threads %d\n", smelt_kernels_isa(),

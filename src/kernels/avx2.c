@@ -372,67 +372,57 @@ void smelt_avx2_mm_drive(const struct smelt_mm_plan *p, int64_t K, const void *w
             for (int64_t r = 0; r < nr; r++) y[t * ldy + r] = p->dot(K, wb + (size_t)r * ws, xb + (size_t)t * xs);
         return;
     }
+    if (nt == 1 && p->r_dec == 0) { /* decode: this type's vec_dot is as fast as a tile */
+        for (int64_t r = 0; r < nr; r++) y[r] = p->dot(K, wb + (size_t)r * ws, xb);
+        return;
+    }
     float yd[MM_YBUF], ys[MM_YBUF];
-    const int R = nt == 1 ? p->r_dec : p->r_pre;
+    if (nt == 1) {
+        /* decode: the R rows of a tile come from R far-apart parts of the row
+         * range, so that the weights are read as R sequential streams */
+        const int R = p->r_dec;
+        const int64_t Q = nr / R;
+        if (p->prep) mm_prep(xb, xs, 1, nb, p->ybsz, p->prep, yd, ys);
+        const float *pd = p->prep ? yd : NULL, *ps = p->prep == 2 ? ys : NULL;
+        for (int64_t j = 0; j < Q; j++) p->tile(R, 1, nb, wb + (size_t)j * ws, (size_t)Q * ws, xb, xs, pd, ps, y + j, ldy, Q);
+        for (int64_t r = (int64_t)R * Q; r < nr; r++) p->tile(1, 1, nb, wb + (size_t)r * ws, ws, xb, xs, pd, ps, y + r, ldy, 1);
+        return;
+    }
+    const int R = p->r_pre;
     /* rows per chunk: ~64 KiB of weights, reused (from L2) by every token tile */
     int64_t rb = (int64_t)((64 * 1024) / ws);
     if (rb < 8 * R) rb = 8 * R;
     rb -= rb % R;
     for (int64_t r0 = 0; r0 < nr; r0 += rb) {
         const int64_t r1 = r0 + rb < nr ? r0 + rb : nr;
-        for (int64_t t0 = 0; t0 < nt; t0 += SMELT_MM_TMAX) {
-            const int T = nt - t0 < SMELT_MM_TMAX ? (int)(nt - t0) : SMELT_MM_TMAX;
+        for (int64_t t0 = 0; t0 < nt; t0 += p->t_pre) {
+            const int T = nt - t0 < p->t_pre ? (int)(nt - t0) : p->t_pre;
             const uint8_t *xt = xb + (size_t)t0 * xs;
             if (p->prep) mm_prep(xt, xs, T, nb, p->ybsz, p->prep, yd, ys);
             for (int64_t r = r0; r < r1; r += R) {
                 const int rr = r1 - r < R ? (int)(r1 - r) : R;
                 p->tile(rr, T, nb, wb + (size_t)r * ws, ws, xt, xs, p->prep ? yd : NULL, p->prep == 2 ? ys : NULL,
-                        y + t0 * ldy + r, ldy);
+                        y + t0 * ldy + r, ldy, 1);
             }
         }
     }
 }
 
-/* switch over the (R, T) shapes so that each tile is compiled with constant loops */
-#define MM_CASE(fn, r, t)                                 \
-    case (r) * 8 + (t):                                   \
-        fn(r, t, nb, w, ws, x, xs, yd, ys, y, ldy);       \
-        return;
-#define MM_CASES_R(fn, r) MM_CASE(fn, r, 1) MM_CASE(fn, r, 2) MM_CASE(fn, r, 3) MM_CASE(fn, r, 4)
-#define MM_DISPATCH(name, fn)                                                                                   \
-    static void name(int R, int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs,        \
-                     const float *yd, const float *ys, float *y, int64_t ldy) {                                 \
-        switch (R * 8 + T) {                                                                                    \
-            MM_CASES_R(fn, 1) MM_CASES_R(fn, 2) MM_CASES_R(fn, 3) MM_CASES_R(fn, 4) default : break;            \
-        }                                                                                                       \
-    }
-
-/* Decode (one token): the rows of a tile are read side by side, which the
- * hardware stream prefetchers follow poorly; fetch the same block of the rows
- * MM_PF tiles ahead. */
-#ifndef MM_PF
-#define MM_PF 4
-#endif
-MM_INLINE void mm_prefetch(int R, int T, const uint8_t *w, size_t ws, int64_t i, size_t bsz) {
-    if (T != 1) return;
-    for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + (size_t)(r + MM_PF * R) * ws + (size_t)i * bsz), _MM_HINT_T0);
-}
-
-MM_INLINE void mm_store(int R, int T, __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX], float *y, int64_t ldy) {
+MM_INLINE void mm_store(int R, int T, __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX], float *y, int64_t ldy,
+                        int64_t ldr) {
     for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++) y[t * ldy + r] = hsum_ps256(acc[r][t]);
+        for (int t = 0; t < T; t++) y[t * ldy + r * ldr] = hsum_ps256(acc[r][t]);
 }
 
 /* Q4_0 . Q8_0 (avx2_vec_dot_q4_0_q8_0) */
 MM_INLINE void q4_0_tile(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
-                         size_t xs, const float *yd, const float *ys, float *y, int64_t ldy) {
+                         size_t xs, const float *yd, const float *ys, float *y, int64_t ldy, int64_t ldr) {
     (void)ys;
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        mm_prefetch(R, T, w, ws, i, sizeof(smelt_block_q4_0));
         __m256i qx[SMELT_MM_RMAX];
         __m256 dx[SMELT_MM_RMAX];
         for (int r = 0; r < R; r++) {
@@ -451,19 +441,18 @@ MM_INLINE void q4_0_tile(const int R, const int T, int64_t nb, const uint8_t *w,
             }
         }
     }
-    mm_store(R, T, acc, y, ldy);
+    mm_store(R, T, acc, y, ldy, ldr);
 }
-MM_DISPATCH(q4_0_tiles, q4_0_tile)
+SMELT_MM_DISPATCH8(q4_0_tiles, q4_0_tile)
 
 /* Q4_1 . Q8_1 (avx2_vec_dot_q4_1_q8_1): the m*s sums run in a second pass,
  * tokens in the lanes of one vector per row, block after block from zero. */
 MM_INLINE void q4_1_tile(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
-                         size_t xs, const float *yd, const float *ys, float *y, int64_t ldy) {
+                         size_t xs, const float *yd, const float *ys, float *y, int64_t ldy, int64_t ldr) {
     __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        mm_prefetch(R, T, w, ws, i, sizeof(smelt_block_q4_1));
         __m256i qx[SMELT_MM_RMAX];
         __m256 dx[SMELT_MM_RMAX];
         for (int r = 0; r < R; r++) {
@@ -479,32 +468,31 @@ MM_INLINE void q4_1_tile(const int R, const int T, int64_t nb, const uint8_t *w,
                 acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dx[r], dy), _mm256_cvtepi32_ps(dot_u8s8(qx[r], qy)), acc[r][t]);
         }
     }
-    __m128 sm[SMELT_MM_RMAX];
-    for (int r = 0; r < R; r++) sm[r] = _mm_setzero_ps();
+    __m256 sm[SMELT_MM_RMAX];
+    for (int r = 0; r < R; r++) sm[r] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        const __m128 s = _mm_loadu_ps(ys + i * SMELT_MM_TMAX);
+        const __m256 s = _mm256_loadu_ps(ys + i * SMELT_MM_TMAX);
         for (int r = 0; r < R; r++) {
             const smelt_block_q4_1 *b = (const smelt_block_q4_1 *)(w + (size_t)r * ws) + i;
-            sm[r] = _mm_add_ps(sm[r], _mm_mul_ps(_mm_set1_ps(FP16(b->m)), s));
+            sm[r] = _mm256_add_ps(sm[r], _mm256_mul_ps(_mm256_set1_ps(FP16(b->m)), s));
         }
     }
     for (int r = 0; r < R; r++) {
-        float s[4];
-        _mm_storeu_ps(s, sm[r]);
-        for (int t = 0; t < T; t++) y[t * ldy + r] = hsum_ps256(acc[r][t]) + s[t];
+        float s[8];
+        _mm256_storeu_ps(s, sm[r]);
+        for (int t = 0; t < T; t++) y[t * ldy + r * ldr] = hsum_ps256(acc[r][t]) + s[t];
     }
 }
-MM_DISPATCH(q4_1_tiles, q4_1_tile)
+SMELT_MM_DISPATCH8(q4_1_tiles, q4_1_tile)
 
 /* Q8_0 . Q8_0 (avx2_vec_dot_q8_0_q8_0) */
 MM_INLINE void q8_0_tile(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
-                         size_t xs, const float *yd, const float *ys, float *y, int64_t ldy) {
+                         size_t xs, const float *yd, const float *ys, float *y, int64_t ldy, int64_t ldr) {
     (void)ys;
     __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        mm_prefetch(R, T, w, ws, i, sizeof(smelt_block_q8_0));
         __m256i qx[SMELT_MM_RMAX], ax[SMELT_MM_RMAX];
         __m256 dx[SMELT_MM_RMAX];
         for (int r = 0; r < R; r++) {
@@ -523,16 +511,30 @@ MM_INLINE void q8_0_tile(const int R, const int T, int64_t nb, const uint8_t *w,
             }
         }
     }
-    mm_store(R, T, acc, y, ldy);
+    mm_store(R, T, acc, y, ldy, ldr);
 }
-MM_DISPATCH(q8_0_tiles, q8_0_tile)
+SMELT_MM_DISPATCH8(q8_0_tiles, q8_0_tile)
 
+/* Tile shapes (rows x tokens) for n_tok > 1, chosen with bench_matmul on Zen 3
+ * (16 ymm registers: R*T accumulators plus the unpacked rows); -D to retune. */
+#ifndef MM_Q40_R
+#define MM_Q40_R 2
+#define MM_Q40_T 8
+#endif
+#ifndef MM_Q41_R
+#define MM_Q41_R 2
+#define MM_Q41_T 8
+#endif
+#ifndef MM_Q80_R
+#define MM_Q80_R 3
+#define MM_Q80_T 4
+#endif
 static const struct smelt_mm_plan plan_q4_0 = {q4_0_tiles, avx2_vec_dot_q4_0_q8_0, SMELT_QK4_0,
-                                               sizeof(smelt_block_q8_0), 1, 3, 4};
+                                               sizeof(smelt_block_q8_0), 1, MM_Q40_R, MM_Q40_T, 4};
 static const struct smelt_mm_plan plan_q4_1 = {q4_1_tiles, avx2_vec_dot_q4_1_q8_1, SMELT_QK4_1,
-                                               sizeof(smelt_block_q8_1), 2, 3, 4};
+                                               sizeof(smelt_block_q8_1), 2, MM_Q41_R, MM_Q41_T, 4};
 static const struct smelt_mm_plan plan_q8_0 = {q8_0_tiles, avx2_vec_dot_q8_0_q8_0, SMELT_QK8_0,
-                                               sizeof(smelt_block_q8_0), 1, 3, 4};
+                                               sizeof(smelt_block_q8_0), 1, MM_Q80_R, MM_Q80_T, 4};
 
 static void avx2_mm_q4_0(int64_t K, const void *w, size_t ws, int64_t nr, const void *xq, size_t xs, int64_t nt,
                          float *y, int64_t ldy) {

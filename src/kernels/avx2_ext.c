@@ -371,6 +371,187 @@ static float avx2_vec_dot_iq4_xs_q8_k(int64_t n, const void *vx, const void *vy)
     return hsum_ps256(acc);
 }
 
+/* ---- tiled matmuls (kernels.h: smelt_matmul_fn, driver in avx2.c) ----
+ * Every (row, token) dot keeps the operations of the paired vec_dot above:
+ * the same int32 lanes per block (integer sums, exact in any order), the same
+ * float products and fma chain from zero block after block, the same hsum
+ * and (Q4_K) the same scalar min correction subtracted last. Scale vectors
+ * are built once per row and super-block instead of once per dot. */
+#define MM_INLINE static inline __attribute__((always_inline))
+
+MM_INLINE void mm_store(int R, int T, __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX], float *y, int64_t ldy,
+                        int64_t ldr) {
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) y[t * ldy + r * ldr] = hsum_ps256(acc[r][t]);
+}
+
+/* Q5_0 . Q8_0 (avx2_vec_dot_q5_0_q8_0) */
+MM_INLINE void q5_0_tile(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
+                         size_t xs, const float *yd, const float *ys, float *y, int64_t ldy, int64_t ldr) {
+    (void)ys;
+    const __m256i ones8 = _mm256_set1_epi8(1), bit4 = _mm256_set1_epi8(0x10);
+    __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i qx[SMELT_MM_RMAX];
+        __m256 dx[SMELT_MM_RMAX];
+        for (int r = 0; r < R; r++) {
+            const smelt_block_q5_0 *b = (const smelt_block_q5_0 *)(w + (size_t)r * ws) + i;
+            qx[r] = _mm256_or_si256(unpack_nibbles(b->qs), _mm256_and_si256(bits_to_bytes(b->qh), bit4));
+            dx[r] = _mm256_set1_ps(FP16(b->d));
+        }
+        for (int t = 0; t < T; t++) {
+            const smelt_block_q8_0 *c = (const smelt_block_q8_0 *)(x + (size_t)t * xs) + i;
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)c->qs);
+            const __m256i sy16 = _mm256_slli_epi16(_mm256_maddubs_epi16(ones8, qy), 4);
+            const __m256 dy = _mm256_broadcast_ss(yd + i * SMELT_MM_TMAX + t);
+            for (int r = 0; r < R; r++) {
+                const __m256i q = madd1(_mm256_sub_epi16(_mm256_maddubs_epi16(qx[r], qy), sy16));
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dx[r], dy), _mm256_cvtepi32_ps(q), acc[r][t]);
+            }
+        }
+    }
+    mm_store(R, T, acc, y, ldy, ldr);
+}
+SMELT_MM_DISPATCH8(q5_0_tiles, q5_0_tile)
+
+/* Q4_K . Q8_K (avx2_vec_dot_q4_k_q8_k) */
+MM_INLINE void q4_k_tile(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
+                         size_t xs, const float *yd, const float *ys, float *y, int64_t ldy, int64_t ldr) {
+    (void)yd, (void)ys;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX];
+    float accm[SMELT_MM_RMAX][SMELT_MM_TMAX];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps(), accm[r][t] = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i scv[SMELT_MM_RMAX][8];
+        for (int r = 0; r < R; r++) {
+            const smelt_block_q4_k *b = (const smelt_block_q4_k *)(w + (size_t)r * ws) + i;
+            uint8_t sc[16]; /* scales, then mins */
+            k4_scales_mins(b->scales, sc);
+            for (int j = 0; j < 8; j++) scv[r][j] = _mm256_set1_epi16(sc[j]);
+            const float dmin = FP16(b->dmin);
+            for (int t = 0; t < T; t++) {
+                const smelt_block_q8_k *c = (const smelt_block_q8_k *)(x + (size_t)t * xs) + i;
+                accm[r][t] += dmin * c->d * (float)k4_min_sum(c->bsums, sc + 8);
+            }
+        }
+        __m256i sumi[SMELT_MM_RMAX][SMELT_MM_TMAX];
+        for (int r = 0; r < R; r++)
+            for (int t = 0; t < T; t++) sumi[r][t] = _mm256_setzero_si256();
+        for (int ch = 0; ch < 4; ch++) {
+            for (int r = 0; r < R; r++) {
+                const smelt_block_q4_k *b = (const smelt_block_q4_k *)(w + (size_t)r * ws) + i;
+                const __m256i q4 = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * ch));
+                const __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+                for (int t = 0; t < T; t++) {
+                    const smelt_block_q8_k *c = (const smelt_block_q8_k *)(x + (size_t)t * xs) + i;
+                    const __m256i y0 = _mm256_loadu_si256((const __m256i *)(c->qs + 64 * ch));
+                    const __m256i y1 = _mm256_loadu_si256((const __m256i *)(c->qs + 64 * ch + 32));
+                    const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), scv[r][2 * ch]);
+                    const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), scv[r][2 * ch + 1]);
+                    sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_add_epi32(p0, p1));
+                }
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            const __m256 dx = _mm256_set1_ps(FP16(((const smelt_block_q4_k *)(w + (size_t)r * ws) + i)->d));
+            for (int t = 0; t < T; t++) {
+                const smelt_block_q8_k *c = (const smelt_block_q8_k *)(x + (size_t)t * xs) + i;
+                const __m256 d = _mm256_mul_ps(dx, _mm256_broadcast_ss(&c->d));
+                acc[r][t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[r][t]), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) y[t * ldy + r * ldr] = hsum_ps256(acc[r][t]) - accm[r][t];
+}
+SMELT_MM_DISPATCH8(q4_k_tiles, q4_k_tile)
+
+/* Q6_K . Q8_K (avx2_vec_dot_q6_k_q8_k) */
+MM_INLINE void q6_k_tile(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
+                         size_t xs, const float *yd, const float *ys, float *y, int64_t ldy, int64_t ldr) {
+    (void)yd, (void)ys;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+    __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i scv[SMELT_MM_RMAX][8];
+        __m256i sumi[SMELT_MM_RMAX][SMELT_MM_TMAX];
+        for (int r = 0; r < R; r++) {
+            const smelt_block_q6_k *b = (const smelt_block_q6_k *)(w + (size_t)r * ws) + i;
+            const int8_t *sc = b->scales;
+            for (int g = 0; g < 8; g++) scv[r][g] = scale_pair(sc[2 * g], sc[2 * g + 1]);
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+            for (int t = 0; t < T; t++) {
+                const smelt_block_q8_k *c = (const smelt_block_q8_k *)(x + (size_t)t * xs) + i;
+                const __m256i bias = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)c->bsums), sc16);
+                sumi[r][t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 5));
+            }
+        }
+        for (int h = 0; h < 2; h++) {
+            for (int s = 0; s < 4; s++) {
+                for (int r = 0; r < R; r++) {
+                    const smelt_block_q6_k *b = (const smelt_block_q6_k *)(w + (size_t)r * ws) + i;
+                    const __m256i ql = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32 * (s & 1)));
+                    const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+                    const __m256i lo4 = (s & 2) ? _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4) : _mm256_and_si256(ql, m4);
+                    const __m256i hi2 = s == 0 ? _mm256_and_si256(qh, m2) : _mm256_and_si256(_mm256_srli_epi16(qh, 2 * s), m2);
+                    const __m256i q = _mm256_or_si256(lo4, _mm256_slli_epi16(hi2, 4));
+                    for (int t = 0; t < T; t++) {
+                        const smelt_block_q8_k *c = (const smelt_block_q8_k *)(x + (size_t)t * xs) + i;
+                        const __m256i yv = _mm256_loadu_si256((const __m256i *)(c->qs + 128 * h + 32 * s));
+                        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, yv), scv[r][4 * h + s]);
+                        sumi[r][t] = _mm256_add_epi32(sumi[r][t], p);
+                    }
+                }
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            const __m256 dx = _mm256_set1_ps(FP16(((const smelt_block_q6_k *)(w + (size_t)r * ws) + i)->d));
+            for (int t = 0; t < T; t++) {
+                const smelt_block_q8_k *c = (const smelt_block_q8_k *)(x + (size_t)t * xs) + i;
+                const __m256 d = _mm256_mul_ps(dx, _mm256_broadcast_ss(&c->d));
+                acc[r][t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[r][t]), acc[r][t]);
+            }
+        }
+    }
+    mm_store(R, T, acc, y, ldy, ldr);
+}
+SMELT_MM_DISPATCH8(q6_k_tiles, q6_k_tile)
+
+/* tile shapes for n_tok > 1 (bench_matmul on Zen 3; K-quants: one row, 8 tokens) */
+#ifndef MM_Q50_R
+#define MM_Q50_R 2
+#define MM_Q50_T 8
+#endif
+#ifndef MM_QK_R
+#define MM_QK_R 1
+#define MM_QK_T 8
+#endif
+static const struct smelt_mm_plan plan_q5_0 = {q5_0_tiles, avx2_vec_dot_q5_0_q8_0, SMELT_QK5_0,
+                                               sizeof(smelt_block_q8_0), 1, MM_Q50_R, MM_Q50_T, 4};
+static const struct smelt_mm_plan plan_q4_k = {q4_k_tiles, avx2_vec_dot_q4_k_q8_k, SMELT_QK_K,
+                                               sizeof(smelt_block_q8_k), 0, MM_QK_R, MM_QK_T, 0};
+static const struct smelt_mm_plan plan_q6_k = {q6_k_tiles, avx2_vec_dot_q6_k_q8_k, SMELT_QK_K,
+                                               sizeof(smelt_block_q8_k), 0, MM_QK_R, MM_QK_T, 0};
+
+static void avx2_mm_q5_0(int64_t K, const void *w, size_t ws, int64_t nr, const void *xq, size_t xs, int64_t nt,
+                         float *y, int64_t ldy) {
+    smelt_avx2_mm_drive(&plan_q5_0, K, w, ws, nr, xq, xs, nt, y, ldy);
+}
+static void avx2_mm_q4_k(int64_t K, const void *w, size_t ws, int64_t nr, const void *xq, size_t xs, int64_t nt,
+                         float *y, int64_t ldy) {
+    smelt_avx2_mm_drive(&plan_q4_k, K, w, ws, nr, xq, xs, nt, y, ldy);
+}
+static void avx2_mm_q6_k(int64_t K, const void *w, size_t ws, int64_t nr, const void *xq, size_t xs, int64_t nt,
+                         float *y, int64_t ldy) {
+    smelt_avx2_mm_drive(&plan_q6_k, K, w, ws, nr, xq, xs, nt, y, ldy);
+}
+
 #pragma GCC pop_options
 
 void smelt_kernels_fill_avx2_ext(struct smelt_kernel_set *ks) {
@@ -384,6 +565,12 @@ void smelt_kernels_fill_avx2_ext(struct smelt_kernel_set *ks) {
     ks->vec_dot[SMELT_TYPE_Q6_K] = avx2_vec_dot_q6_k_q8_k;
     ks->vec_dot[SMELT_TYPE_IQ4_NL] = avx2_vec_dot_iq4_nl_q8_0;
     ks->vec_dot[SMELT_TYPE_IQ4_XS] = avx2_vec_dot_iq4_xs_q8_k;
+    ks->matmul[SMELT_TYPE_Q5_0] = avx2_mm_q5_0;
+    ks->matmul_dot[SMELT_TYPE_Q5_0] = avx2_vec_dot_q5_0_q8_0;
+    ks->matmul[SMELT_TYPE_Q4_K] = avx2_mm_q4_k;
+    ks->matmul_dot[SMELT_TYPE_Q4_K] = avx2_vec_dot_q4_k_q8_k;
+    ks->matmul[SMELT_TYPE_Q6_K] = avx2_mm_q6_k;
+    ks->matmul_dot[SMELT_TYPE_Q6_K] = avx2_vec_dot_q6_k_q8_k;
 }
 
 #else

@@ -80,25 +80,54 @@ void smelt_kernels_fill_avx512(struct smelt_kernel_set *ks);
 
 /* Shared driver of the AVX2 tiled matmuls (avx2.c). A tile computes R rows x T
  * tokens (R <= SMELT_MM_RMAX, T <= SMELT_MM_TMAX) over nb blocks; w and x point
- * at its first weight row and first activation row, y at its first output.
+ * at its first weight row and first activation row, y at its first output;
+ * row r of the tile is weight row w + r*ws and output y[t*ldy + r*ldr].
  * The driver fills yd/ys, per block i and token t of the tile at
  * [i*SMELT_MM_TMAX + t], with the activation block's fp16 d (and s, for Q8_1)
  * as floats (zero for t >= T) when prep is 1 (d) or 2 (d and s); prep 0 passes
- * NULL. ybsz: bytes of an activation block. r_pre/r_dec: rows per tile for
- * n_tok > 1 and n_tok == 1. Falls back to `dot` per output when K is too large
+ * NULL. ybsz: bytes of an activation block. Falls back to `dot` per output when K is too large
  * for the stack buffers. */
 #define SMELT_MM_RMAX 4
-#define SMELT_MM_TMAX 4
+#define SMELT_MM_TMAX 8
 typedef void (*smelt_mm_tile_fn)(int R, int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs,
-                                 const float *yd, const float *ys, float *y, int64_t ldy);
+                                 const float *yd, const float *ys, float *y, int64_t ldy, int64_t ldr);
 struct smelt_mm_plan {
     smelt_mm_tile_fn tile;
     smelt_vec_dot_fn dot;
     int64_t blck;
     size_t ybsz;
     int prep;
-    int r_pre, r_dec;
+    int r_pre, t_pre; /* rows x tokens per tile for n_tok > 1 (weights in ~64 KiB row chunks) */
+    int r_dec;        /* rows per tile for n_tok == 1, taken from r_dec far-apart parts of the
+                         row range (r_dec sequential weight streams); 0: one dot per row */
 };
+/* A tile function for every (R, T) shape, each compiled from `fn` (an always
+ * inline function taking R and T first) with constant loop counts. */
+#define SMELT_MM_CASE(fn, r, t)                         \
+    case (r) * 16 + (t):                                \
+        fn(r, t, nb, w, ws, x, xs, yd, ys, y, ldy, ldr); \
+        return;
+#define SMELT_MM_CASES_R(fn, r) \
+    SMELT_MM_CASE(fn, r, 1) SMELT_MM_CASE(fn, r, 2) SMELT_MM_CASE(fn, r, 3) SMELT_MM_CASE(fn, r, 4)
+#define SMELT_MM_CASES_R8(fn, r) \
+    SMELT_MM_CASES_R(fn, r) SMELT_MM_CASE(fn, r, 5) SMELT_MM_CASE(fn, r, 6) SMELT_MM_CASE(fn, r, 7) SMELT_MM_CASE(fn, r, 8)
+/* as SMELT_MM_DISPATCH, with up to 8 tokens for R <= 2 */
+#define SMELT_MM_DISPATCH8(name, fn)                                                                         \
+    static void name(int R, int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs,     \
+                     const float *yd, const float *ys, float *y, int64_t ldy, int64_t ldr) {                 \
+        switch (R * 16 + T) {                                                                                 \
+            SMELT_MM_CASES_R8(fn, 1)                                                                         \
+            SMELT_MM_CASES_R8(fn, 2) SMELT_MM_CASES_R(fn, 3) SMELT_MM_CASES_R(fn, 4) default : break;        \
+        }                                                                                                    \
+    }
+#define SMELT_MM_DISPATCH(name, fn)                                                                          \
+    static void name(int R, int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs,     \
+                     const float *yd, const float *ys, float *y, int64_t ldy, int64_t ldr) {                 \
+        switch (R * 16 + T) {                                                                                 \
+            SMELT_MM_CASES_R(fn, 1)                                                                          \
+            SMELT_MM_CASES_R(fn, 2) SMELT_MM_CASES_R(fn, 3) SMELT_MM_CASES_R(fn, 4) default : break;         \
+        }                                                                                                    \
+    }
 void smelt_avx2_mm_drive(const struct smelt_mm_plan *p, int64_t K, const void *w, size_t ws, int64_t nr,
                          const void *xq, size_t xs, int64_t nt, float *y, int64_t ldy);
 
