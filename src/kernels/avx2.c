@@ -414,6 +414,18 @@ MM_INLINE void mm_store(int R, int T, __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX], 
         for (int t = 0; t < T; t++) y[t * ldy + r * ldr] = hsum_ps256(acc[r][t]);
 }
 
+/* The first 4 bytes of R blocks (one per row) as floats [lo0, hi0, lo1, hi1,
+ * ...]: d and m of Q4_1 blocks; with pairs false only d (the low halves; the
+ * high halves, which hold quants, are zeroed before the conversion). */
+MM_INLINE __m256 mm_head_pairs(int R, const uint8_t *w, size_t ws, int64_t i, size_t bsz, bool pairs) {
+    int h[SMELT_MM_RMAX] = {0};
+    for (int r = 0; r < R; r++) memcpy(&h[r], w + (size_t)r * ws + (size_t)i * bsz, 4);
+    __m128i v = _mm_setr_epi32(h[0], R > 1 ? h[1] : 0, R > 2 ? h[2] : 0, R > 3 ? h[3] : 0);
+    if (!pairs) v = _mm_and_si128(v, _mm_set1_epi32(0xffff));
+    return _mm256_cvtph_ps(v);
+}
+
+
 /* Q4_0 . Q8_0 (avx2_vec_dot_q4_0_q8_0) */
 MM_INLINE void q4_0_tile(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
                          size_t xs, const float *yd, const float *ys, float *y, int64_t ldy, int64_t ldr) {
@@ -447,8 +459,41 @@ SMELT_MM_DISPATCH8(q4_0_tiles, q4_0_tile)
 
 /* Q4_1 . Q8_1 (avx2_vec_dot_q4_1_q8_1): the m*s sums run in a second pass,
  * tokens in the lanes of one vector per row, block after block from zero. */
+/* Q4_1 . Q8_1, one token: the R rows' d and m side by side in one vector,
+ * times [d_y, s_y, ...]: d products for the fma (lanes 2r) and m*s products
+ * summed per row (lanes 2r+1) in one add, block after block from zero. */
+MM_INLINE void q4_1_tile_dec(const int R, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, float *y,
+                             int64_t ldr) {
+    const smelt_block_q8_1 *c = (const smelt_block_q8_1 *)x;
+    __m256 acc[SMELT_MM_RMAX], sm = _mm256_setzero_ps();
+    _Alignas(32) float pr[8];
+    for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        int ds;
+        memcpy(&ds, &c[i], 4);
+        const __m256 p = _mm256_mul_ps(mm_head_pairs(R, w, ws, i, sizeof(smelt_block_q4_1), true),
+                                       _mm256_cvtph_ps(_mm_set1_epi32(ds)));
+        sm = _mm256_add_ps(sm, p);
+        _mm256_store_ps(pr, p);
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)c[i].qs);
+        for (int r = 0; r < R; r++) {
+            const smelt_block_q4_1 *b = (const smelt_block_q4_1 *)(w + (size_t)r * ws) + i;
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&pr[2 * r]), _mm256_cvtepi32_ps(dot_u8s8(unpack_nibbles(b->qs), qy)),
+                                     acc[r]);
+        }
+    }
+    _mm256_store_ps(pr, sm);
+    for (int r = 0; r < R; r++) y[r * ldr] = hsum_ps256(acc[r]) + pr[2 * r + 1];
+}
+
+/* Q4_1 . Q8_1 (avx2_vec_dot_q4_1_q8_1): the m*s sums run in a second pass,
+ * tokens in the lanes of one vector per row, block after block from zero. */
 MM_INLINE void q4_1_tile(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
                          size_t xs, const float *yd, const float *ys, float *y, int64_t ldy, int64_t ldr) {
+    if (T == 1) {
+        q4_1_tile_dec(R, nb, w, ws, x, y, ldr);
+        return;
+    }
     __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
@@ -484,6 +529,7 @@ MM_INLINE void q4_1_tile(const int R, const int T, int64_t nb, const uint8_t *w,
     }
 }
 SMELT_MM_DISPATCH8(q4_1_tiles, q4_1_tile)
+
 
 /* Q8_0 . Q8_0 (avx2_vec_dot_q8_0_q8_0) */
 MM_INLINE void q8_0_tile(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
