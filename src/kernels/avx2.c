@@ -577,6 +577,9 @@ SMELT_MM_DISPATCH8(q8_0_tiles, q8_0_tile)
 #define MM_Q80_R 3
 #define MM_Q80_T 4
 #endif
+_Static_assert(SMELT_MM_SHAPE8_OK(MM_Q40_R, MM_Q40_T), "tile shape without a compiled case");
+_Static_assert(SMELT_MM_SHAPE8_OK(MM_Q41_R, MM_Q41_T), "tile shape without a compiled case");
+_Static_assert(SMELT_MM_SHAPE8_OK(MM_Q80_R, MM_Q80_T), "tile shape without a compiled case");
 static const struct smelt_mm_plan plan_q4_0 = {q4_0_tiles, avx2_vec_dot_q4_0_q8_0, SMELT_QK4_0,
                                                sizeof(smelt_block_q8_0), 1, MM_Q40_R, MM_Q40_T, 4};
 static const struct smelt_mm_plan plan_q4_1 = {q4_1_tiles, avx2_vec_dot_q4_1_q8_1, SMELT_QK4_1,

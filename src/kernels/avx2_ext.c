@@ -534,6 +534,8 @@ SMELT_MM_DISPATCH8(q6_k_tiles, q6_k_tile)
 #define MM_QK_R 1
 #define MM_QK_T 8
 #endif
+_Static_assert(SMELT_MM_SHAPE8_OK(MM_Q50_R, MM_Q50_T), "tile shape without a compiled case");
+_Static_assert(SMELT_MM_SHAPE8_OK(MM_QK_R, MM_QK_T), "tile shape without a compiled case");
 static const struct smelt_mm_plan plan_q5_0 = {q5_0_tiles, avx2_vec_dot_q5_0_q8_0, SMELT_QK5_0,
                                                sizeof(smelt_block_q8_0), 1, MM_Q50_R, MM_Q50_T, 4};
 static const struct smelt_mm_plan plan_q4_k = {q4_k_tiles, avx2_vec_dot_q4_k_q8_k, SMELT_QK_K,

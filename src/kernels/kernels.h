@@ -101,7 +101,7 @@ struct smelt_mm_plan {
     int r_dec;        /* rows per tile for n_tok == 1, taken from r_dec far-apart parts of the
                          row range (r_dec sequential weight streams); 0: one dot per row */
 };
-/* A tile function for every (R, T) shape, each compiled from `fn` (an always
+/* A switch over the (R, T) shapes: each case compiled from `fn` (an always
  * inline function taking R and T first) with constant loop counts. */
 #define SMELT_MM_CASE(fn, r, t)                         \
     case (r) * 16 + (t):                                \
@@ -111,21 +111,15 @@ struct smelt_mm_plan {
     SMELT_MM_CASE(fn, r, 1) SMELT_MM_CASE(fn, r, 2) SMELT_MM_CASE(fn, r, 3) SMELT_MM_CASE(fn, r, 4)
 #define SMELT_MM_CASES_R8(fn, r) \
     SMELT_MM_CASES_R(fn, r) SMELT_MM_CASE(fn, r, 5) SMELT_MM_CASE(fn, r, 6) SMELT_MM_CASE(fn, r, 7) SMELT_MM_CASE(fn, r, 8)
-/* as SMELT_MM_DISPATCH, with up to 8 tokens for R <= 2 */
+/* A tile function for R <= 2 rows with up to 8 tokens, or R <= 4 with up to 4
+ * (SMELT_MM_SHAPE8_OK; any other shape traps). */
+#define SMELT_MM_SHAPE8_OK(r, t) ((r) >= 1 && (t) >= 1 && (((r) <= 2 && (t) <= 8) || ((r) <= 4 && (t) <= 4)))
 #define SMELT_MM_DISPATCH8(name, fn)                                                                         \
     static void name(int R, int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs,     \
                      const float *yd, const float *ys, float *y, int64_t ldy, int64_t ldr) {                 \
         switch (R * 16 + T) {                                                                                 \
             SMELT_MM_CASES_R8(fn, 1)                                                                         \
-            SMELT_MM_CASES_R8(fn, 2) SMELT_MM_CASES_R(fn, 3) SMELT_MM_CASES_R(fn, 4) default : break;        \
-        }                                                                                                    \
-    }
-#define SMELT_MM_DISPATCH(name, fn)                                                                          \
-    static void name(int R, int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs,     \
-                     const float *yd, const float *ys, float *y, int64_t ldy, int64_t ldr) {                 \
-        switch (R * 16 + T) {                                                                                 \
-            SMELT_MM_CASES_R(fn, 1)                                                                          \
-            SMELT_MM_CASES_R(fn, 2) SMELT_MM_CASES_R(fn, 3) SMELT_MM_CASES_R(fn, 4) default : break;         \
+            SMELT_MM_CASES_R8(fn, 2) SMELT_MM_CASES_R(fn, 3) SMELT_MM_CASES_R(fn, 4) default : __builtin_trap(); \
         }                                                                                                    \
     }
 void smelt_avx2_mm_drive(const struct smelt_mm_plan *p, int64_t K, const void *w, size_t ws, int64_t nr,
