@@ -387,10 +387,43 @@ MM_INLINE void mm_store(int R, int T, __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX], 
         for (int t = 0; t < T; t++) y[t * ldy + r * ldr] = hsum_ps256(acc[r][t]);
 }
 
+/* The fp16 d at the start of R blocks (one per row) as floats in lanes 2r. */
+MM_INLINE __m256 mm_head_d(int R, const uint8_t *w, size_t ws, int64_t i, size_t bsz) {
+    uint16_t h[SMELT_MM_RMAX] = {0};
+    for (int r = 0; r < R; r++) memcpy(&h[r], w + (size_t)r * ws + (size_t)i * bsz, 2);
+    return _mm256_cvtph_ps(_mm_setr_epi32(h[0], R > 1 ? h[1] : 0, R > 2 ? h[2] : 0, R > 3 ? h[3] : 0));
+}
+
+/* Q5_0 . Q8_0, one token: the R rows' d converted and multiplied by d_y in one vector. */
+MM_INLINE void q5_0_tile_dec(const int R, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, float *y,
+                             int64_t ldr) {
+    const smelt_block_q8_0 *c = (const smelt_block_q8_0 *)x;
+    const __m256i ones8 = _mm256_set1_epi8(1), bit4 = _mm256_set1_epi8(0x10);
+    __m256 acc[SMELT_MM_RMAX];
+    _Alignas(32) float pr[8];
+    for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        _mm256_store_ps(pr, _mm256_mul_ps(mm_head_d(R, w, ws, i, sizeof(smelt_block_q5_0)), _mm256_set1_ps(FP16(c[i].d))));
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)c[i].qs);
+        const __m256i sy16 = _mm256_slli_epi16(_mm256_maddubs_epi16(ones8, qy), 4);
+        for (int r = 0; r < R; r++) {
+            const smelt_block_q5_0 *b = (const smelt_block_q5_0 *)(w + (size_t)r * ws) + i;
+            const __m256i qx = _mm256_or_si256(unpack_nibbles(b->qs), _mm256_and_si256(bits_to_bytes(b->qh), bit4));
+            const __m256i q = madd1(_mm256_sub_epi16(_mm256_maddubs_epi16(qx, qy), sy16));
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&pr[2 * r]), _mm256_cvtepi32_ps(q), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) y[r * ldr] = hsum_ps256(acc[r]);
+}
+
 /* Q5_0 . Q8_0 (avx2_vec_dot_q5_0_q8_0) */
 MM_INLINE void q5_0_tile(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
                          size_t xs, const float *yd, const float *ys, float *y, int64_t ldy, int64_t ldr) {
     (void)ys;
+    if (T == 1) {
+        q5_0_tile_dec(R, nb, w, ws, x, y, ldr);
+        return;
+    }
     const __m256i ones8 = _mm256_set1_epi8(1), bit4 = _mm256_set1_epi8(0x10);
     __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX];
     for (int r = 0; r < R; r++)
@@ -562,6 +595,10 @@ void smelt_kernels_fill_avx2_ext(struct smelt_kernel_set *ks) {
     ks->vec_dot[SMELT_TYPE_Q5_0] = avx2_vec_dot_q5_0_q8_0;
     ks->vec_dot[SMELT_TYPE_Q5_1] = avx2_vec_dot_q5_1_q8_1;
     ks->from_float[SMELT_TYPE_Q8_K] = avx2_q8_k_from_float;
+    /* activations of K-quant matmuls: llama.cpp quantizes them with the file-format
+     * quantizer, which avx2_q8_k_from_float reproduces bit for bit (the start-up
+     * probe compares it with quantize_act_ref byte by byte) */
+    ks->quantize_act[SMELT_TYPE_Q8_K] = avx2_q8_k_from_float;
     ks->vec_dot[SMELT_TYPE_Q2_K] = avx2_vec_dot_q2_k_q8_k;
     ks->vec_dot[SMELT_TYPE_Q3_K] = avx2_vec_dot_q3_k_q8_k;
     ks->vec_dot[SMELT_TYPE_Q4_K] = avx2_vec_dot_q4_k_q8_k;
