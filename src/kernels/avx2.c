@@ -459,8 +459,6 @@ MM_INLINE void q4_0_tile(const int R, const int T, int64_t nb, const uint8_t *w,
 }
 SMELT_MM_DISPATCH8(q4_0_tiles, q4_0_tile)
 
-/* Q4_1 . Q8_1 (avx2_vec_dot_q4_1_q8_1): the m*s sums run in a second pass,
- * tokens in the lanes of one vector per row, block after block from zero. */
 /* Q4_1 . Q8_1, one token: the R rows' d and m side by side in one vector,
  * times [d_y, s_y, ...]: d products for the fma (lanes 2r) and m*s products
  * summed per row (lanes 2r+1) in one add, block after block from zero. */
