@@ -130,35 +130,33 @@ enum smelt_status smelt_chat_format(const struct smelt_model *m, const struct sm
     return st;
 }
 
+/* Insert one id at the front or back of a malloc'ed id array. */
+static enum smelt_status ids_insert(int32_t **ids, size_t *n, int32_t id, bool front) {
+    int32_t *r = smelt_realloc(*ids, (*n + 1) * sizeof *r);
+    if (!r) return SMELT_ERR_NOMEM;
+    if (front) {
+        memmove(r + 1, r, *n * sizeof *r);
+        r[0] = id;
+    } else {
+        r[*n] = id;
+    }
+    *ids = r;
+    (*n)++;
+    return SMELT_OK;
+}
+
 enum smelt_status smelt_tokenize_prompt(const struct smelt_model *m, const char *text, size_t len, int32_t **ids,
                                         size_t *n) {
     const struct smelt_tok *tok = smelt_model_tok(m);
     enum smelt_status st = smelt_tok_encode(tok, text, len, false, true, ids, n);
     if (st) return st;
-    int32_t bos = smelt_tok_bos(tok);
-    if (smelt_tok_add_bos(tok) && bos >= 0 && !(*n > 0 && (*ids)[0] == bos)) {
-        int32_t *r = smelt_realloc(*ids, (*n + 1) * sizeof *r);
-        if (!r) {
-            free(*ids);
-            *ids = NULL;
-            *n = 0;
-            return SMELT_ERR_NOMEM;
-        }
-        memmove(r + 1, r, *n * sizeof *r);
-        r[0] = bos;
-        *ids = r;
-        (*n)++;
+    const int32_t bos = smelt_tok_bos(tok), eos = smelt_tok_eos(tok);
+    if (smelt_tok_add_bos(tok) && bos >= 0 && !(*n > 0 && (*ids)[0] == bos)) st = ids_insert(ids, n, bos, true);
+    if (!st && smelt_tok_add_eos(tok) && eos >= 0) st = ids_insert(ids, n, eos, false);
+    if (st) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
     }
-    if (smelt_tok_add_eos(tok) && smelt_tok_eos(tok) >= 0) {
-        int32_t *r = smelt_realloc(*ids, (*n + 1) * sizeof *r);
-        if (!r) {
-            free(*ids);
-            *ids = NULL;
-            *n = 0;
-            return SMELT_ERR_NOMEM;
-        }
-        r[(*n)++] = smelt_tok_eos(tok);
-        *ids = r;
-    }
-    return SMELT_OK;
+    return st;
 }
