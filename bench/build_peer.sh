@@ -2,8 +2,8 @@
 # Build the benchmark peer: llama.cpp's own `llama-bench`, from the llama.cpp sources vendored
 # in the llama-cpp-python sdist on PyPI (the only registry this machine reaches).
 #
-#   bench/build_peer.sh            build (or reuse) and print the path of llama-bench
-#   bench/build_peer.sh --force    rebuild even if the cached binary's stamp matches
+#   bench/build_peer.sh            build (or reuse) the peer tools and print the path of llama-bench
+#   bench/build_peer.sh --force    rebuild from scratch even if the cached binaries' stamp matches
 #   bench/build_peer.sh --print-flags   print the cmake flags it would use, build nothing
 #
 # Environment:
@@ -15,10 +15,18 @@
 #   SMELT_PEER_CPU_FLAGS  CPU flags to plan for instead of /proc/cpuinfo's (for --print-flags checks)
 #
 # Output in $SMELT_PEER_DIR:
-#   bin/llama-bench     llama/ggml linked in statically (only system libs such as libgomp are shared)
-#   STAMP               what was built: version, upstream commit, compiler, exact cmake flags
-#   build.log           the configure + build log
-# The last line on stdout is the absolute path of llama-bench; everything else goes to stderr.
+#   bin/llama-bench       llama/ggml linked in statically (only system libs such as libgomp are shared)
+#   bin/llama-quantize    the same build, same flags: the peer quantizer (bench/quant_compare.py)
+#   bin/llama-imatrix     the peer importance-matrix tool
+#   bin/llama-perplexity  the peer perplexity / KL-divergence tool
+#   STAMP                 what was built: version, upstream commit, compiler, exact cmake flags, tools
+#   build.log             the configure + build log
+# The last line on stdout is the absolute path of llama-bench (the other tools lie beside it, in
+# the same bin/ folder: use `dirname`); everything else goes to stderr.
+#
+# When the cached STAMP names the same version, compiler and cmake flags but a tool is missing
+# (an older cache that only had llama-bench), the existing build folder is reused and only the
+# missing targets are compiled (ggml and llama are not rebuilt). --force always starts clean.
 #
 # CPU flags: GGML_NATIVE=OFF and the x86 features named explicitly, so the binary is the same
 # whatever -march the compiler would guess. AVX2/FMA/F16C/BMI2 always on; AVX-512 (F, VNNI, BF16,
@@ -73,15 +81,27 @@ if [[ $PRINT == 1 ]]; then
     exit 0
 fi
 
+TOOLS=(llama-bench llama-quantize llama-imatrix llama-perplexity)
+
 CC_VER=$(cc --version | sed -n 1p)
 STAMP_TEXT="llama-cpp-python==$VER
 compiler: $CC_VER
 cmake flags: ${FLAGS[*]}"
 
 BIN=$PEER_DIR/bin/llama-bench
-if [[ $FORCE == 0 && -x $BIN && -f $PEER_DIR/STAMP ]] &&
-    [[ "$(grep -v '^upstream commit:' "$PEER_DIR/STAMP")" == "$STAMP_TEXT" ]]; then
-    log "cached: $BIN"
+# The stamp without its upstream-commit and tools lines: what the build folder was configured with.
+stamp_config() { grep -v -e '^upstream commit:' -e '^tools:' "$PEER_DIR/STAMP"; }
+all_tools_cached() {
+    local t
+    for t in "${TOOLS[@]}"; do [[ -x $PEER_DIR/bin/$t ]] || return 1; done
+    grep -qx "tools: ${TOOLS[*]}" "$PEER_DIR/STAMP"
+}
+SAME_CONFIG=0
+if [[ -f $PEER_DIR/STAMP ]] && [[ "$(stamp_config)" == "$STAMP_TEXT" ]]; then
+    SAME_CONFIG=1
+fi
+if [[ $FORCE == 0 && $SAME_CONFIG == 1 ]] && all_tools_cached; then
+    log "cached: $BIN (and ${TOOLS[*]:1} in $PEER_DIR/bin)"
     log "$(tr '\n' ';' <"$PEER_DIR/STAMP")"
     echo "$BIN"
     exit 0
@@ -112,20 +132,33 @@ UPSTREAM=${UPSTREAM:-unknown}
 BUILD=$PEER_DIR/build
 GEN=()
 command -v ninja >/dev/null && GEN=(-G Ninja)
-rm -rf "$BUILD"
-log "configuring llama.cpp@$UPSTREAM: ${FLAGS[*]}"
+if [[ $FORCE == 1 || $SAME_CONFIG == 0 || ! -f $BUILD/CMakeCache.txt ]]; then
+    rm -rf "$BUILD"
+    log "configuring llama.cpp@$UPSTREAM: ${FLAGS[*]}"
+else
+    log "reusing $BUILD (same version, compiler and flags); building what is missing"
+    # an existing Ninja/Make folder must keep its generator
+    GEN=()
+fi
+TARGET_ARGS=()
+for t in "${TOOLS[@]}"; do TARGET_ARGS+=(--target "$t"); done
 {
     echo "== cmake ${GEN[*]} ${FLAGS[*]} -DLLAMA_BUILD_COMMIT=$UPSTREAM"
     cmake -S "$LCPP" -B "$BUILD" "${GEN[@]}" "${FLAGS[@]}" -DLLAMA_BUILD_COMMIT="$UPSTREAM"
-    echo "== cmake --build --target llama-bench -j $JOBS"
-    cmake --build "$BUILD" --target llama-bench -j "$JOBS"
+    echo "== cmake --build ${TARGET_ARGS[*]} -j $JOBS"
+    cmake --build "$BUILD" "${TARGET_ARGS[@]}" -j "$JOBS"
 } >"$PEER_DIR/build.log" 2>&1 || { log "build failed; tail of $PEER_DIR/build.log:"; tail -30 "$PEER_DIR/build.log" >&2; exit 1; }
 
-OUTBIN=$(find "$BUILD" -type f -name llama-bench -perm -u+x | head -1)
-[[ -n $OUTBIN ]] || { log "build finished but no llama-bench binary found under $BUILD"; exit 1; }
-cp "$OUTBIN" "$BIN.tmp" && mv "$BIN.tmp" "$BIN"
-"$BIN" --help >/dev/null 2>&1 || { log "$BIN does not run"; exit 1; }
-printf '%s\nupstream commit: %s\n' "$STAMP_TEXT" "$UPSTREAM" >"$PEER_DIR/STAMP"
-log "built $BIN"
+for t in "${TOOLS[@]}"; do
+    OUTBIN=$(find "$BUILD" -type f -name "$t" -perm -u+x | head -1)
+    [[ -n $OUTBIN ]] || { log "build finished but no $t binary found under $BUILD"; exit 1; }
+    cp "$OUTBIN" "$PEER_DIR/bin/$t.tmp" && mv "$PEER_DIR/bin/$t.tmp" "$PEER_DIR/bin/$t"
+    # some tools exit 1 after printing their usage; only a failure to start (126/127) or a signal counts
+    rc=0
+    "$PEER_DIR/bin/$t" --help >/dev/null 2>&1 || rc=$?
+    ((rc < 126)) || { log "$PEER_DIR/bin/$t does not run (exit $rc)"; exit 1; }
+done
+printf '%s\nupstream commit: %s\ntools: %s\n' "$STAMP_TEXT" "$UPSTREAM" "${TOOLS[*]}" >"$PEER_DIR/STAMP"
+log "built ${TOOLS[*]} in $PEER_DIR/bin"
 log "$(tr '\n' ';' <"$PEER_DIR/STAMP")"
 echo "$BIN"
