@@ -126,6 +126,11 @@ size_t smelt_gguf_data_offset(const struct smelt_gguf *g); /* start of the data 
 int64_t smelt_gguf_n_kv(const struct smelt_gguf *g);
 const char *smelt_gguf_kv_key(const struct smelt_gguf *g, int64_t i);
 enum smelt_gguf_vtype smelt_gguf_kv_type(const struct smelt_gguf *g, int64_t i);
+/* The value of key i exactly as encoded in the file (the bytes after its u32
+ * value type; for arrays: element type, count, elements), for copying a
+ * key/value verbatim (smelt_gguf_writer_set_raw). Valid until smelt_gguf_free. */
+enum smelt_status smelt_gguf_kv_raw(const struct smelt_gguf *g, int64_t i, enum smelt_gguf_vtype *type,
+                                    const void **data, size_t *len);
 /* Index of a key or -1. */
 int64_t smelt_gguf_find_key(const struct smelt_gguf *g, const char *key);
 
@@ -163,6 +168,72 @@ const struct smelt_gguf_tensor *smelt_gguf_find_tensor(const struct smelt_gguf *
 /* Human-readable dump (metadata, then tensor table) as printed by `smelt inspect`.
  * Long arrays are abbreviated (first few elements and the count). */
 enum smelt_status smelt_gguf_print(const struct smelt_gguf *g, void *file /* FILE* */);
+
+/* ------------------------------------------------------------- writer --
+ *
+ * Builds a GGUF v3 file: key/values in the order they were first set, tensor
+ * infos in the order they were added, the data section aligned to
+ * `general.alignment` (if set as u32, else 32), each tensor's data padded with
+ * zeros to the alignment. A file copied key by key and tensor by tensor from a
+ * reader comes out byte-identical to a file written by llama.cpp or gguf-py.
+ *
+ * Two ways to produce the file:
+ *   - all tensor data known up front: add tensors with data != NULL, then
+ *     smelt_gguf_writer_write_file(w, path);
+ *   - streamed: add tensors with data == NULL (only their shapes), then
+ *     smelt_gguf_writer_open(w, path), smelt_gguf_writer_write_tensor(w, i, ...)
+ *     for every tensor in order, smelt_gguf_writer_close(w).
+ * Either way the file is written to "<path>.tmp" and renamed onto `path` only
+ * when complete, so a failed or interrupted write never leaves a truncated
+ * GGUF under the final name.
+ *
+ * Ownership: keys, strings and array contents are copied; tensor data passed
+ * to add_tensor is NOT copied and must stay valid until the file is written.
+ * Errors: INVALID_ARG (bad key/name/shape/type, duplicate tensor name, tensors
+ * written out of order or of the wrong size), IO (with the path and errno text),
+ * NOMEM. After a failed open/write/close the writer can only be freed. */
+struct smelt_gguf_writer;
+
+enum smelt_status smelt_gguf_writer_new(struct smelt_gguf_writer **out);
+/* Accepts NULL. Removes the temporary file of an unfinished streamed write. */
+void smelt_gguf_writer_free(struct smelt_gguf_writer *w);
+
+/* Setting a key that exists replaces its value in place (keeps its position). */
+enum smelt_status smelt_gguf_writer_set_u32(struct smelt_gguf_writer *w, const char *key, uint32_t v);
+enum smelt_status smelt_gguf_writer_set_i32(struct smelt_gguf_writer *w, const char *key, int32_t v);
+enum smelt_status smelt_gguf_writer_set_u64(struct smelt_gguf_writer *w, const char *key, uint64_t v);
+enum smelt_status smelt_gguf_writer_set_f32(struct smelt_gguf_writer *w, const char *key, float v);
+enum smelt_status smelt_gguf_writer_set_bool(struct smelt_gguf_writer *w, const char *key, bool v);
+enum smelt_status smelt_gguf_writer_set_str(struct smelt_gguf_writer *w, const char *key, const char *v);
+/* Array of fixed-size elements (any type but STRING/ARRAY), packed little-endian. */
+enum smelt_status smelt_gguf_writer_set_arr(struct smelt_gguf_writer *w, const char *key,
+                                            enum smelt_gguf_vtype elem_type, const void *data, uint64_t n);
+enum smelt_status smelt_gguf_writer_set_arr_str(struct smelt_gguf_writer *w, const char *key,
+                                                const char *const *strs, uint64_t n);
+/* A value already encoded (as returned by smelt_gguf_kv_raw). Not re-validated
+ * beyond its type; use only with bytes from the reader. */
+enum smelt_status smelt_gguf_writer_set_raw(struct smelt_gguf_writer *w, const char *key,
+                                            enum smelt_gguf_vtype type, const void *data, size_t len);
+/* Copy key/value i of a reader verbatim. */
+enum smelt_status smelt_gguf_writer_copy_kv(struct smelt_gguf_writer *w, const struct smelt_gguf *g, int64_t i);
+/* Remove a key; false if it was not set. */
+bool smelt_gguf_writer_remove(struct smelt_gguf_writer *w, const char *key);
+
+/* Add a tensor: ne[0] (the row) must be a multiple of the type's block size,
+ * n_dims 1..4, every ne >= 1. Returns its index in *index (may be NULL). */
+enum smelt_status smelt_gguf_writer_add_tensor(struct smelt_gguf_writer *w, const char *name, uint32_t type,
+                                               uint32_t n_dims, const int64_t *ne, const void *data,
+                                               int64_t *index);
+int64_t smelt_gguf_writer_n_tensors(const struct smelt_gguf_writer *w);
+/* Bytes the tensor data will take (without padding). */
+size_t smelt_gguf_writer_tensor_nbytes(const struct smelt_gguf_writer *w, int64_t i);
+
+enum smelt_status smelt_gguf_writer_write_file(struct smelt_gguf_writer *w, const char *path);
+enum smelt_status smelt_gguf_writer_open(struct smelt_gguf_writer *w, const char *path);
+/* Tensors must be written in index order, each with exactly its nbytes. */
+enum smelt_status smelt_gguf_writer_write_tensor(struct smelt_gguf_writer *w, int64_t i, const void *data,
+                                                 size_t nbytes);
+enum smelt_status smelt_gguf_writer_close(struct smelt_gguf_writer *w);
 
 #ifdef __cplusplus
 }

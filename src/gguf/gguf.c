@@ -263,6 +263,8 @@ struct gkv {
     const void *arr_data;     /* packed elements (fixed-size element types) */
     const char **arr_strs;    /* string arrays: NUL-terminated copies */
     const size_t *arr_lens;
+    const uint8_t *raw; /* the encoded value as stored (after the u32 value type) */
+    size_t raw_len;
 };
 
 struct smelt_gguf {
@@ -500,6 +502,8 @@ static enum smelt_status parse_kv(struct smelt_gguf *g, struct cur *c, int64_t i
         return smelt_err(SMELT_ERR_FORMAT, "%s: offset %zu: %s: invalid value type %" PRIu32,
                          c->file, tat, what, kv->type);
     }
+    kv->raw = p;
+    kv->raw_len = c->pos - vat;
 
     if (klen == 17 && memcmp(kp, "general.alignment", 17) == 0) {
         if (kv->type != SMELT_GGUF_UINT32)
@@ -812,6 +816,16 @@ const char *smelt_gguf_kv_key(const struct smelt_gguf *g, int64_t i) {
 
 enum smelt_gguf_vtype smelt_gguf_kv_type(const struct smelt_gguf *g, int64_t i) {
     return g && i >= 0 && i < g->n_kv ? (enum smelt_gguf_vtype)g->kv[i].type : SMELT_GGUF_UINT8;
+}
+
+enum smelt_status smelt_gguf_kv_raw(const struct smelt_gguf *g, int64_t i, enum smelt_gguf_vtype *type,
+                                    const void **data, size_t *len) {
+    if (!g || i < 0 || i >= g->n_kv || !type || !data || !len)
+        return smelt_err(SMELT_ERR_INVALID_ARG, "smelt_gguf_kv_raw: invalid argument");
+    *type = (enum smelt_gguf_vtype)g->kv[i].type;
+    *data = g->kv[i].raw;
+    *len = g->kv[i].raw_len;
+    return SMELT_OK;
 }
 
 int64_t smelt_gguf_find_key(const struct smelt_gguf *g, const char *key) {

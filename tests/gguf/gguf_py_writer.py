@@ -7,7 +7,11 @@ the C program `gguf_dump FILE` (smelt's reading, canonical format described in
 gguf_dump.c) and compares it line by line with the same dump computed from
 gguf.GGUFReader. Also checks that a truncated copy is refused.
 
-usage: gguf_py_writer.py PATH/TO/gguf_dump
+With a second program (test_gguf_write), also copies every file gguf-py wrote
+through smelt's GGUF writer (`test_gguf_write copyto IN OUT`) and requires the
+copy to be byte-identical to gguf-py's file.
+
+usage: gguf_py_writer.py PATH/TO/gguf_dump [PATH/TO/test_gguf_write]
 """
 import os
 import struct
@@ -141,10 +145,11 @@ def c_dump(exe, path):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         print(__doc__)
         return 2
     exe = sys.argv[1]
+    writer = sys.argv[2] if len(sys.argv) == 3 else None
     failures = 0
     with tempfile.TemporaryDirectory(prefix="smelt_gguf_py_") as tmp:
         for label, align in (("default", None), ("align64", 64), ("align8", 8)):
@@ -168,9 +173,26 @@ def main():
                 n_t = sum(1 for l in want if l.startswith("tensor "))
                 n_k = sum(1 for l in want if l.startswith("kv "))
                 print(f"ok {label}: {n_k} keys, {n_t} tensors agree")
-            # a truncated copy must be refused with a message
             with open(path, "rb") as f:
                 data = f.read()
+            if writer:
+                copy = os.path.join(tmp, f"copy_{label}.gguf")
+                p = subprocess.run([writer, "copyto", path, copy], capture_output=True, text=True)
+                if p.returncode != 0:
+                    print(f"FAIL {label}: smelt's writer could not copy the file: {p.stderr}")
+                    failures += 1
+                else:
+                    with open(copy, "rb") as f:
+                        cdata = f.read()
+                    if cdata != data:
+                        at = next((i for i in range(min(len(cdata), len(data))) if cdata[i] != data[i]),
+                                  min(len(cdata), len(data)))
+                        print(f"FAIL {label}: smelt's copy differs from gguf-py's file at byte {at} "
+                              f"(sizes {len(cdata)} vs {len(data)})")
+                        failures += 1
+                    else:
+                        print(f"ok {label}: smelt's writer reproduced gguf-py's {len(data)} bytes")
+            # a truncated copy must be refused with a message
             cut = os.path.join(tmp, f"cut_{label}.gguf")
             with open(cut, "wb") as f:
                 f.write(data[:-1])
