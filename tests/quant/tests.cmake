@@ -24,3 +24,9 @@ add_test(NAME quant_golden_model_gemma COMMAND test_quant_golden model ${CMAKE_C
 smelt_add_test_exe(test_matmul_bitexact ${CMAKE_CURRENT_LIST_DIR}/test_matmul_bitexact.c)
 add_test(NAME quant_matmul_bitexact COMMAND test_matmul_bitexact tiers)
 add_test(NAME quant_matmul_bitexact_dispatch COMMAND test_matmul_bitexact dispatch)
+
+# Importance-weighted quantizers of `smelt quantize` (src/quant/quant_imat.c).
+smelt_add_test_exe(test_quant_imat ${CMAKE_CURRENT_LIST_DIR}/test_quant_imat.c)
+foreach(_c bounds vsref imatrix badargs determinism)
+  add_test(NAME quant_imat_${_c} COMMAND test_quant_imat ${_c})
+endforeach()
