@@ -5,7 +5,7 @@ section of docs/BENCHMARKS.md.
 
     bench/run_bench.py [MODEL ...] [--rounds 5] [-t 2] [-p 512] [-n 128]
                        [--smelt PATH] [--peer PATH] [--doc PATH | --no-doc] [--note TEXT]
-                       [--max-busy CPUS [--max-wait S]] [--no-bw]
+                       [--max-busy CPUS [--max-wait S]] [--no-bw] [--json PATH]
 
 MODEL is a .gguf path or a known name (smollm2-135m, gemma3-270m); default smollm2-135m.
 
@@ -25,6 +25,8 @@ cc -O2 -mavx2) reads working sets of 16..512 MB with the same number of threads;
 ceiling is bandwidth / model bytes, since each generated token reads every weight once.
 
 The peer binary comes from bench/build_peer.sh (built once, cached in ~/.cache/smelt/peer).
+With --json PATH, every number of the run (per-round t/s, RSS and wall times, statistics, bandwidth,
+machine facts, commands) is also written there as JSON; bench/plot_speed.py charts it.
 Only the Python standard library is used. Exit status: 0 on success, 1 when a run fails.
 """
 import argparse
@@ -403,6 +405,7 @@ def main():
     ap.add_argument("--no-doc", action="store_true", help="print the section instead of writing the doc")
     ap.add_argument("--no-bw", action="store_true", help="skip the bandwidth probe")
     ap.add_argument("--note", default="", help="a line of text to put at the top of the section")
+    ap.add_argument("--json", help="also write all results as JSON to this file (for bench/plot_speed.py)")
     ap.add_argument("--max-busy", type=float, default=None,
                     help="before each round, wait until other processes use at most this many CPUs "
                          "(measured over 2 s while idle)")
@@ -503,6 +506,12 @@ def main():
         "commands": commands,
     }
     section = render(ctx)
+    if a.json:
+        tmp = a.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(ctx, f, indent=1, default=str)
+        os.replace(tmp, a.json)
+        log(f"wrote {a.json}")
     if a.no_doc:
         print(section)
     else:
