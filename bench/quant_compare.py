@@ -429,7 +429,7 @@ def main():
             sys.exit(f"quant_compare: no source model {a.source} (smelt pull smollm2-135m)")
         res["source"] = os.path.abspath(a.source)
         f32 = os.path.join(work, "f32.smelt.gguf")
-        R.run([smelt, "quantize", a.source, f32, "F32"], "f32.smelt.log", reuse(f32))
+        R.run([smelt, "quantize", "-t", T, a.source, f32, "F32"], "f32.smelt.log", reuse(f32))
         f32_peer = os.path.join(work, "f32.llama.gguf")
         R.run([lq, "--allow-requantize", a.source, f32_peer, "F32", T], "f32.llama.log", reuse(f32_peer))
         res["f32_check"] = compare_f32(f32, f32_peer)
@@ -477,7 +477,7 @@ def main():
                 tag = f"{ty}.{'smelt' if tool == 'smelt' else 'llama'}.imat-{'none' if im == 'none' else im.replace('.cpp', '')}"
                 path = os.path.join(work, tag + ".gguf")
                 if tool == "smelt":
-                    cmd = [smelt, "quantize"] + (["--imatrix", imat[im]] if im != "none" else []) + [f32, path, ty]
+                    cmd = [smelt, "quantize", "-t", T] + (["--imatrix", imat[im]] if im != "none" else []) + [f32, path, ty]
                 else:
                     cmd = [lq] + (["--imatrix", imat[im]] if im != "none" else []) + [f32, path, ty, T]
                 out, wall = R.run(cmd, tag + ".quantize.log", reuse(path))

@@ -7,7 +7,12 @@ section of docs/BENCHMARKS.md.
                        [--smelt PATH] [--peer PATH] [--doc PATH | --no-doc] [--note TEXT]
                        [--max-busy CPUS [--max-wait S]] [--no-bw] [--json PATH]
 
-MODEL is a .gguf path or a known name (smollm2-135m, gemma3-270m); default smollm2-135m.
+MODEL is a .gguf path or a known name (smollm2-135m, gemma3-270m, smollm2-135m-q8_0); default
+smollm2-135m. smollm2-135m-q8_0 is made on first use by the smelt under test from the Q4_1 download:
+    smelt quantize --allow-requantize SmolLM2-135M-Instruct.Q4_1.gguf \
+        ~/.cache/smelt/bench/SmolLM2-135M-Instruct.Q8_0-from-Q4_1.gguf Q8_0
+(every Q4_1 weight dequantized to F32, then requantized, like llama-quantize --allow-requantize;
+the file is remade when it is older than the smelt binary).
 
 Each round runs, for every model, one smelt measurement and one llama.cpp measurement, each a
 fresh process doing its own warm-up and then one pp + one tg repetition:
@@ -50,6 +55,11 @@ KNOWN = {
     "smollm2-135m": "SmolLM2-135M-Instruct.Q4_1.gguf",
     "gemma3-270m": "gemma-3-270m-q4_k_m.gguf",
 }
+# Models made from a known one by `smelt quantize` (name -> source name, type, file name in
+# ~/.cache/smelt/bench).
+DERIVED = {
+    "smollm2-135m-q8_0": ("smollm2-135m", "Q8_0", "SmolLM2-135M-Instruct.Q8_0-from-Q4_1.gguf"),
+}
 SIMD_FLAGS = re.compile(r"^(sse4_2|avx|avx2|fma|f16c|bmi2|avx_vnni|avx512\w*|amx\w*)$")
 
 
@@ -63,15 +73,35 @@ def model_cache_dir():
     return os.path.join(base, "smelt", "models")
 
 
-def resolve_model(name):
+def derived_model(name, smelt, commands):
+    """Path of a DERIVED model, made (or remade when older than smelt) with `smelt quantize`."""
+    src_name, qtype, fname = DERIVED[name]
+    src = resolve_model(src_name)
+    outdir = os.path.join(os.path.dirname(model_cache_dir()), "bench")
+    os.makedirs(outdir, exist_ok=True)
+    out = os.path.join(outdir, fname)
+    cmd = [smelt, "quantize", "--allow-requantize", src, out, qtype]
+    commands.append(" ".join(shlex.quote(x) for x in cmd))
+    if os.path.isfile(out) and os.path.getmtime(out) >= max(os.path.getmtime(smelt), os.path.getmtime(src)):
+        return out
+    log(f"making {name}: {commands[-1]}")
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        sys.exit(f"run_bench: making {name} failed (exit {r.returncode}): {commands[-1]}\n{r.stdout[-2000:]}")
+    return out
+
+
+def resolve_model(name, smelt=None, commands=None):
     if os.path.isfile(name):
         return os.path.abspath(name)
+    if name in DERIVED and smelt is not None:
+        return derived_model(name, smelt, commands if commands is not None else [])
     if name in KNOWN:
         path = os.path.join(model_cache_dir(), KNOWN[name])
         if os.path.isfile(path):
             return path
         sys.exit(f"run_bench: model '{name}' is not downloaded yet; run: smelt pull {name}")
-    sys.exit(f"run_bench: '{name}' is neither a file nor a known model ({', '.join(KNOWN)})")
+    sys.exit(f"run_bench: '{name}' is neither a file nor a known model ({', '.join(list(KNOWN) + list(DERIVED))})")
 
 
 def cpu_info():
@@ -418,7 +448,8 @@ def main():
     smelt = os.path.abspath(a.smelt or os.path.join(ROOT, "build", "smelt"))
     if not os.access(smelt, os.X_OK):
         sys.exit(f"run_bench: no smelt binary at {smelt} (build it, or pass --smelt PATH)")
-    models = [(m, resolve_model(m)) for m in a.models]
+    commands = []
+    models = [(m, resolve_model(m, smelt, commands)) for m in a.models]
     peer, peer_stamp = build_peer(a)
     peer = os.path.abspath(peer)
 
@@ -427,7 +458,7 @@ def main():
     load_before = loadavg()
     log(f"load average {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f} on {ncpu} CPUs")
 
-    results, commands, round_busy = [], [], []
+    results, round_busy = [], []
     for name, path in models:
         m = {"name": name, "path": path, "file_bytes": os.path.getsize(path), "size": None,
              "smelt": {"pp": [], "tg": [], "rss": [], "wall": []}, "peer": {"pp": [], "tg": [], "rss": [], "wall": []}}

@@ -8,6 +8,7 @@ REAL=${REAL_SMELT:-$(dirname "$0")/../../build/smelt}
 case ${1:-} in
 quantize)
     shift
+    [[ ${1:-} == -t ]] && shift 2
     exec "$PEER/llama-quantize" --allow-requantize "$@" ;;
 imatrix)
     shift
