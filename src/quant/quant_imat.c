@@ -108,60 +108,63 @@ static uint16_t h_step(uint16_t h, int k) {
 
 /* ---- symmetric scale sweep ---- */
 
-#define SWEEP_MAX_EV 4096
 #define SWEEP_MAX_N 256
 
-typedef struct {
-    float s;     /* inverse scale at which the crossing happens */
-    uint16_t j;  /* element */
-    int16_t dir; /* +1: to the next level up, -1: down */
-} sweep_ev;
+/* Inverse scale at which y*s leaves level k (moving away from 0), INFINITY if never. */
+static inline float next_cross(const qgrid *g, float y, int k) {
+    if (y > 0) return k + 1 < g->n ? g->b[k] / y : INFINITY;
+    if (y < 0 && k > 0) {
+        const float s = g->b[k - 1] / y;
+        return s > 0 ? s : INFINITY;
+    }
+    return INFINITY;
+}
 
-static int ev_cmp(const void *pa, const void *pb) {
-    const sweep_ev *a = pa, *b = pb;
-    if (a->s < b->s) return -1;
-    if (a->s > b->s) return 1;
-    return (a->j > b->j) - (a->j < b->j);
+static inline bool ev_less(float sa, int ja, float sb, int jb) { return sa < sb || (sa == sb && ja < jb); }
+
+/* Min-heap of pending crossings (inverse scale hs, element hj). */
+static void heap_down(float *hs, int *hj, int m, int i) {
+    for (;;) {
+        const int l = 2 * i + 1, r = l + 1;
+        int b = i;
+        if (l < m && ev_less(hs[l], hj[l], hs[b], hj[b])) b = l;
+        if (r < m && ev_less(hs[r], hj[r], hs[b], hj[b])) b = r;
+        if (b == i) return;
+        const float ts = hs[i];
+        const int tj = hj[i];
+        hs[i] = hs[b], hj[i] = hj[b], hs[b] = ts, hj[b] = tj;
+        i = b;
+    }
 }
 
 /* Best t > 0 for y ~ t * v[idx] over inverse scales s = 1/t in [s_lo, s_hi]:
  * returns the gain S_yv^2 / S_vv of the best pattern (error = S_yy - gain),
- * *t_out its least-squares scale; 0 when no pattern has S_yv > 0. */
+ * *t_out its least-squares scale; 0 when no pattern has S_yv > 0. The
+ * crossings are visited in order of s (ties by element) from a heap that
+ * holds each element's next one. */
 static double sweep_one_sign(const float *y, const float *w, int n, const qgrid *g, float s_lo, float s_hi,
-                             sweep_ev *ev, float *t_out) {
-    int idx[SWEEP_MAX_N];
+                             float *t_out) {
+    int idx[SWEEP_MAX_N], hj[SWEEP_MAX_N];
+    float hs[SWEEP_MAX_N];
     double sxv = 0, svv = 0;
-    int nev = 0;
+    int m = 0;
     for (int j = 0; j < n; j++) {
         idx[j] = grid_idx(g, y[j] * s_lo);
         const double v = g->v[idx[j]];
         sxv += (double)w[j] * y[j] * v;
         svv += (double)w[j] * v * v;
-        if (y[j] > 0) {
-            for (int k = idx[j]; k + 1 < g->n && nev < SWEEP_MAX_EV; k++) {
-                const float s = g->b[k] / y[j];
-                if (s > s_hi) break;
-                ev[nev++] = (sweep_ev){s, (uint16_t)j, 1};
-            }
-        } else if (y[j] < 0) {
-            for (int k = idx[j] - 1; k >= 0 && nev < SWEEP_MAX_EV; k--) {
-                const float s = g->b[k] / y[j];
-                if (s <= 0) continue;
-                if (s > s_hi) break;
-                ev[nev++] = (sweep_ev){s, (uint16_t)j, -1};
-            }
-        }
+        const float s = next_cross(g, y[j], idx[j]);
+        if (s <= s_hi) hs[m] = s, hj[m] = j, m++;
     }
-    qsort(ev, (size_t)nev, sizeof *ev, ev_cmp);
+    for (int i = m / 2 - 1; i >= 0; i--) heap_down(hs, hj, m, i);
     double best = 0;
     *t_out = 0;
     if (sxv > 0 && svv > 0) {
         best = sxv * sxv / svv;
         *t_out = (float)(sxv / svv);
     }
-    for (int e = 0; e < nev; e++) {
-        const int j = ev[e].j, k0 = idx[j], k1 = k0 + ev[e].dir;
-        if (k1 < 0 || k1 >= g->n) continue;
+    while (m > 0) {
+        const int j = hj[0], k0 = idx[j], k1 = k0 + (y[j] > 0 ? 1 : -1);
         idx[j] = k1;
         const double v0 = g->v[k0], v1 = g->v[k1];
         sxv += (double)w[j] * y[j] * (v1 - v0);
@@ -170,6 +173,14 @@ static double sweep_one_sign(const float *y, const float *w, int n, const qgrid 
             best = sxv * sxv / svv;
             *t_out = (float)(sxv / svv);
         }
+        const float s = next_cross(g, y[j], k1);
+        if (s <= s_hi) {
+            hs[0] = s;
+        } else {
+            m--;
+            hs[0] = hs[m], hj[0] = hj[m];
+        }
+        heap_down(hs, hj, m, 0);
     }
     return best;
 }
@@ -179,7 +190,7 @@ static double sweep_one_sign(const float *y, const float *w, int n, const qgrid 
  * one, *d_other: the best of the other sign (0 if none). Returns the gain
  * of d_best (error = sum w x^2 - gain). */
 static double sym_scales(const float *x, const float *w, int n, const qgrid *g, float c_lo, float c_hi,
-                         sweep_ev *ev, float *d_best, float *d_other) {
+                         float *d_best, float *d_other) {
     float amax = 0;
     for (int j = 0; j < n; j++) amax = fmaxf(amax, fabsf(x[j]));
     *d_best = *d_other = 0;
@@ -187,12 +198,12 @@ static double sym_scales(const float *x, const float *w, int n, const qgrid *g, 
     const float G = fmaxf(g->v[g->n - 1], -g->v[0]);
     const float s_lo = c_lo * G / amax, s_hi = c_hi * G / amax;
     float y[SWEEP_MAX_N], tp, tn;
-    const double gp = sweep_one_sign(x, w, n, g, s_lo, s_hi, ev, &tp);
+    const double gp = sweep_one_sign(x, w, n, g, s_lo, s_hi, &tp);
     double gn = 0;
     tn = 0;
     if (g->v[0] != -g->v[g->n - 1]) { /* asymmetric grid: try d < 0 too */
         for (int j = 0; j < n; j++) y[j] = -x[j];
-        gn = sweep_one_sign(y, w, n, g, s_lo, s_hi, ev, &tn);
+        gn = sweep_one_sign(y, w, n, g, s_lo, s_hi, &tn);
     }
     if (gn > gp) {
         *d_best = -tn;
@@ -238,10 +249,10 @@ static float sym_refit(const float *x, const float *w, int n, const qgrid *g, co
 }
 
 /* One block of a single-level symmetric type: fp16 scale and level indices. */
-static void sym_block(const float *x, const float *w, int n, const qgrid *g, float c_lo, float c_hi, sweep_ev *ev,
+static void sym_block(const float *x, const float *w, int n, const qgrid *g, float c_lo, float c_hi,
                       uint16_t *dh, uint8_t *idx) {
     float d, d2;
-    sym_scales(x, w, n, g, c_lo, c_hi, ev, &d, &d2);
+    sym_scales(x, w, n, g, c_lo, c_hi, &d, &d2);
     uint8_t tmp[SWEEP_MAX_N];
     uint16_t best_h = 0;
     double best = sym_eval(x, w, n, g, 0.f, idx);
@@ -311,6 +322,16 @@ static double affine_eval(const float *x, const float *w, int n, int nmax, float
     return err;
 }
 
+/* Records the pattern q; false if it was recorded before. */
+static bool note_pattern(uint64_t *seen, int *nseen, int cap, const uint8_t *q, int n) {
+    uint64_t h = 14695981039346656037ull;
+    for (int j = 0; j < n; j++) h = (h ^ q[j]) * 1099511628211ull;
+    for (int i = 0; i < *nseen; i++)
+        if (seen[i] == h) return false;
+    if (*nseen < cap) seen[(*nseen)++] = h;
+    return true;
+}
+
 /* Best (a >= 0, b) for x ~ a*q + b, q in 0..nmax (b <= 0 if nonpos), from
  * ncand starting scales (nmax + delta) / (max - min), delta in [-1, 1.5],
  * each iterated to a fixed point. Writes q, returns the error. */
@@ -333,7 +354,11 @@ static double affine_fit(const float *x, const float *w, int n, int nmax, bool n
         *a_out = best_a, *b_out = best_b;
         return best;
     }
+    /* Chains from different starts often meet: a pattern seen before (by
+     * 64-bit hash) continues as before, so the chain stops there. */
     uint8_t q[SWEEP_MAX_N], q2[SWEEP_MAX_N];
+    uint64_t seen[8 * 64];
+    int nseen = 0;
     for (int c = 0; c < ncand; c++) {
         const float delta = ncand > 1 ? -1.f + 2.5f * (float)c / (float)(ncand - 1) : 0.f;
         const float is = ((float)nmax + delta) / (mx - mn);
@@ -341,12 +366,14 @@ static double affine_fit(const float *x, const float *w, int n, int nmax, bool n
             const float t = (x[j] - mn) * is;
             q[j] = (uint8_t)(t <= 0 ? 0 : t >= (float)nmax ? nmax : (int)floorf(t + 0.5f));
         }
+        if (!note_pattern(seen, &nseen, (int)(sizeof seen / sizeof *seen), q, n)) continue;
         for (int it = 0; it < 8; it++) {
             float a, b;
             if (!affine_lsq(x, w, n, q, nonpos, &a, &b)) break;
             const double e = affine_eval(x, w, n, nmax, a, b, q2);
             if (e < best) best = e, best_a = a, best_b = b, memcpy(q_out, q2, (size_t)n);
             if (!memcmp(q, q2, (size_t)n)) break;
+            if (!note_pattern(seen, &nseen, (int)(sizeof seen / sizeof *seen), q2, n)) break;
             memcpy(q, q2, (size_t)n);
         }
     }
@@ -385,11 +412,21 @@ static void affine_block_fp16(const float *x, const float *w, int nmax, uint16_t
 
 /* ---- two-level symmetric types: Q3_K, Q6_K, IQ4_XS ---- */
 
+/* Each sub-block tries its integer scale rounded from the float fit +- KSYM_R
+ * (and from the best fit of the other sign), its min +- KAFF_R. */
+#ifndef KSYM_R
+#define KSYM_R 1
+#endif
+#ifndef KAFF_R
+#define KAFF_R 1
+#endif
+
 typedef struct {
     int nsub, sublen;
     const qgrid *g;      /* levels of the quants */
     const qgrid *scg;    /* integer sub-block scales */
     float c_lo, c_hi;    /* sweep window of the sub-block fits */
+    float sc_lo, sc_hi;  /* sweep window of the scale quantization */
 } ksym_cfg;
 
 /* Sub-block errors for a super-block scale d: each sub-block takes the best
@@ -401,17 +438,17 @@ static double ksym_eval(const ksym_cfg *c, const float *x, const float *w, const
     uint8_t tmp[32];
     for (int s = 0; s < c->nsub; s++) {
         const float *xs = x + s * L, *ws = w + s * L;
-        int cand[6], nc = 0;
+        int cand[2 * (2 * KSYM_R + 1)], nc = 0;
         for (int t = 0; t < 2; t++) {
             const float r = t == 0 ? a[s] : a2[s];
             if (t == 1 && r == 0) break;
             const int base = d != 0 ? (int)floorf(fminf(fmaxf(r / d, -1e4f), 1e4f) + 0.5f) : 0;
-            for (int k = -1; k <= 1; k++) {
+            for (int k = -KSYM_R; k <= KSYM_R; k++) {
                 int v = base + k;
                 v = v < lo ? lo : v > hi ? hi : v;
                 bool dup = false;
                 for (int u = 0; u < nc; u++) dup |= cand[u] == v;
-                if (!dup && nc < 6) cand[nc++] = v;
+                if (!dup) cand[nc++] = v;
             }
         }
         double best = INFINITY;
@@ -424,14 +461,14 @@ static double ksym_eval(const ksym_cfg *c, const float *x, const float *w, const
     return total;
 }
 
-static void ksym_superblock(const ksym_cfg *c, const float *x, const float *w, sweep_ev *ev, uint16_t *dh, int *sc,
+static void ksym_superblock(const ksym_cfg *c, const float *x, const float *w, uint16_t *dh, int *sc,
                             uint8_t *idx) {
     const int L = c->sublen, ns = c->nsub;
     float a[16], a2[16], H[16];
     uint8_t tmp[32];
     bool any = false;
     for (int s = 0; s < ns; s++) {
-        sym_scales(x + s * L, w + s * L, L, c->g, c->c_lo, c->c_hi, ev, &a[s], &a2[s]);
+        sym_scales(x + s * L, w + s * L, L, c->g, c->c_lo, c->c_hi, &a[s], &a2[s]);
         sym_eval(x + s * L, w + s * L, L, c->g, a[s], tmp);
         double h = 0;
         for (int j = 0; j < L; j++) h += (double)w[s * L + j] * c->g->v[tmp[j]] * c->g->v[tmp[j]];
@@ -444,7 +481,7 @@ static void ksym_superblock(const ksym_cfg *c, const float *x, const float *w, s
     uint16_t best_h = 0;
     if (any) {
         float d, d2;
-        sym_scales(a, H, ns, c->scg, 0.6f, 1.4f, ev, &d, &d2);
+        sym_scales(a, H, ns, c->scg, c->sc_lo, c->sc_hi, &d, &d2);
         uint16_t tried[16];
         int ntried = 0;
         uint16_t start[6];
@@ -502,7 +539,7 @@ static double kaff_sub(const float *x, const float *w, int n, int nmax, float e,
 static void int_cands(float r, float d, int hi, int *cand, int *nc) {
     const int base = d > 0 ? (int)floorf(fminf(fmaxf(r / d, -1e4f), 1e4f) + 0.5f) : 0;
     *nc = 0;
-    for (int k = -1; k <= 1; k++) {
+    for (int k = -KAFF_R; k <= KAFF_R; k++) {
         int v = base + k;
         v = v < 0 ? 0 : v > hi ? hi : v;
         if (*nc == 0 || cand[*nc - 1] != v) cand[(*nc)++] = v;
@@ -516,7 +553,7 @@ static double kaff_eval(const kaff_cfg *c, const float *x, const float *w, const
     double total = 0;
     uint8_t tmp[32];
     for (int s = 0; s < c->nsub; s++) {
-        int cs[3], cm[3], ncs, ncm;
+        int cs[2 * KAFF_R + 1], cm[2 * KAFF_R + 1], ncs, ncm;
         int_cands(a[s], d, hi, cs, &ncs);
         int_cands(m[s], dmin, hi, cm, &ncm);
         double best = INFINITY;
@@ -532,7 +569,7 @@ static double kaff_eval(const kaff_cfg *c, const float *x, const float *w, const
     return total;
 }
 
-static void kaff_superblock(const kaff_cfg *c, const float *x, const float *w, sweep_ev *ev, uint16_t *dh,
+static void kaff_superblock(const kaff_cfg *c, const float *x, const float *w, uint16_t *dh,
                             uint16_t *dminh, int *sc, int *mi, uint8_t *q) {
     const int L = c->sublen, ns = c->nsub;
     float a[16], m[16], Ha[16], Hm[16];
@@ -550,8 +587,8 @@ static void kaff_superblock(const kaff_cfg *c, const float *x, const float *w, s
         Hm[s] = (float)hm;
     }
     float d, dmin, unused;
-    sym_scales(a, Ha, ns, c->scg, 0.6f, 1.4f, ev, &d, &unused);
-    sym_scales(m, Hm, ns, c->scg, 0.6f, 1.4f, ev, &dmin, &unused);
+    sym_scales(a, Ha, ns, c->scg, 0.6f, 1.4f, &d, &unused);
+    sym_scales(m, Hm, ns, c->scg, 0.6f, 1.4f, &dmin, &unused);
     if (d < 0) d = 0;
     if (dmin < 0) dmin = 0;
     int sc_t[16], mi_t[16];
@@ -594,7 +631,7 @@ static void kaff_superblock(const kaff_cfg *c, const float *x, const float *w, s
     const uint16_t h0 = best_h, hm0 = best_hm;
     for (int i = -1; i <= 1; i++) {
         for (int k = -1; k <= 1; k++) {
-            if (!i && !k) continue;
+            if ((i != 0) == (k != 0)) continue; /* the four axis neighbours */
             const uint16_t th = h_step(h0, i), thm = h_step(hm0, k);
             const double e = kaff_eval(c, x, w, a, m, FP16(th), FP16(thm), sc_t, mi_t, q_t);
             if (e < best) {
@@ -715,7 +752,7 @@ bool smelt_quantize_imat_supported(uint32_t type) {
 }
 
 /* Quantize one row (weights w) of a block type. */
-static void quantize_row(uint32_t type, const float *x, const float *w, uint8_t *dst, int64_t n, sweep_ev *ev) {
+static void quantize_row(uint32_t type, const float *x, const float *w, uint8_t *dst, int64_t n) {
     qgrid g, scg;
     uint8_t L[QK];
     int sc[16], mi[16];
@@ -724,7 +761,7 @@ static void quantize_row(uint32_t type, const float *x, const float *w, uint8_t 
         grid_linear(&g, -127, 127);
         smelt_block_q8_0 *y = (smelt_block_q8_0 *)dst;
         for (int64_t i = 0; i < n / 32; i++) {
-            sym_block(x + 32 * i, w + 32 * i, 32, &g, 0.98f, 1.06f, ev, &y[i].d, L);
+            sym_block(x + 32 * i, w + 32 * i, 32, &g, 0.98f, 1.06f, &y[i].d, L);
             for (int j = 0; j < 32; j++) y[i].qs[j] = (int8_t)(L[j] - 127);
         }
         break;
@@ -735,7 +772,7 @@ static void quantize_row(uint32_t type, const float *x, const float *w, uint8_t 
         else grid_iq4(&g);
         for (int64_t i = 0; i < n / 32; i++) {
             uint16_t dh;
-            sym_block(x + 32 * i, w + 32 * i, 32, &g, 0.7f, 2.0f, ev, &dh, L);
+            sym_block(x + 32 * i, w + 32 * i, 32, &g, 0.7f, 2.0f, &dh, L);
             if (type == SMELT_TYPE_Q4_0) {
                 smelt_block_q4_0 *y = (smelt_block_q4_0 *)dst + i;
                 y->d = dh, put_nibbles32(y->qs, L);
@@ -765,13 +802,13 @@ static void quantize_row(uint32_t type, const float *x, const float *w, uint8_t 
         break;
     }
     case SMELT_TYPE_Q3_K: case SMELT_TYPE_Q6_K: case SMELT_TYPE_IQ4_XS: {
-        ksym_cfg c = {16, 16, &g, &scg, 0.7f, 2.0f};
+        ksym_cfg c = {16, 16, &g, &scg, 0.7f, 2.0f, 0.6f, 1.4f};
         if (type == SMELT_TYPE_Q3_K) grid_linear(&g, -4, 3), grid_linear(&scg, -32, 31);
-        else if (type == SMELT_TYPE_Q6_K) grid_linear(&g, -32, 31), grid_linear(&scg, -128, 127), c.c_hi = 1.4f;
+        else if (type == SMELT_TYPE_Q6_K) grid_linear(&g, -32, 31), grid_linear(&scg, -128, 127), c.c_lo = 0.7f, c.c_hi = 1.4f, c.sc_lo = 0.8f, c.sc_hi = 1.25f;
         else grid_iq4(&g), grid_linear(&scg, -32, 31), c.nsub = 8, c.sublen = 32;
         for (int64_t i = 0; i < n / QK; i++) {
             uint16_t dh;
-            ksym_superblock(&c, x + QK * i, w + QK * i, ev, &dh, sc, L);
+            ksym_superblock(&c, x + QK * i, w + QK * i, &dh, sc, L);
             if (type == SMELT_TYPE_Q3_K) pack_q3_k((smelt_block_q3_k *)dst + i, dh, sc, L);
             else if (type == SMELT_TYPE_Q6_K) pack_q6_k((smelt_block_q6_k *)dst + i, dh, sc, L);
             else pack_iq4_xs((smelt_block_iq4_xs *)dst + i, dh, sc, L);
@@ -784,7 +821,7 @@ static void quantize_row(uint32_t type, const float *x, const float *w, uint8_t 
         else grid_linear(&scg, 0, 63), c.nmax = type == SMELT_TYPE_Q4_K ? 15 : 31;
         for (int64_t i = 0; i < n / QK; i++) {
             uint16_t dh, mh;
-            kaff_superblock(&c, x + QK * i, w + QK * i, ev, &dh, &mh, sc, mi, L);
+            kaff_superblock(&c, x + QK * i, w + QK * i, &dh, &mh, sc, mi, L);
             if (type == SMELT_TYPE_Q2_K) pack_q2_k((smelt_block_q2_k *)dst + i, dh, mh, sc, mi, L);
             else if (type == SMELT_TYPE_Q4_K) pack_q4_k((smelt_block_q4_k *)dst + i, dh, mh, sc, mi, L);
             else pack_q5_k((smelt_block_q5_k *)dst + i, dh, mh, sc, mi, L);
@@ -821,15 +858,11 @@ size_t smelt_quantize_imat(uint32_t type, const float *src, void *dst, int64_t n
         return (size_t)nrows * row_size;
     }
     float *w = malloc((size_t)n_per_row * sizeof *w);
-    sweep_ev *ev = malloc(SWEEP_MAX_EV * sizeof *ev);
-    if (!w || !ev) {
-        free(w), free(ev);
-        return 0;
-    }
+    if (!w) return 0;
     const float floor_w = (float)(1e-5 * imean);
     for (int64_t j = 0; j < n_per_row; j++) w[j] = imatrix && imean > 0 ? imatrix[j] + floor_w : 1.f;
     for (int64_t r = 0; r < nrows; r++)
-        quantize_row(type, src + r * n_per_row, w, (uint8_t *)dst + (size_t)r * row_size, n_per_row, ev);
-    free(w), free(ev);
+        quantize_row(type, src + r * n_per_row, w, (uint8_t *)dst + (size_t)r * row_size, n_per_row);
+    free(w);
     return (size_t)nrows * row_size;
 }
