@@ -354,8 +354,8 @@ static double affine_fit(const float *x, const float *w, int n, int nmax, bool n
         *a_out = best_a, *b_out = best_b;
         return best;
     }
-    /* Chains from different starts often meet: a pattern seen before (by
-     * 64-bit hash) continues as before, so the chain stops there. */
+    /* Chains from different starts often meet: a pattern evaluated before
+     * (by 64-bit hash) would continue as before, so the chain stops there. */
     uint8_t q[SWEEP_MAX_N], q2[SWEEP_MAX_N];
     uint64_t seen[8 * 64];
     int nseen = 0;
@@ -366,14 +366,13 @@ static double affine_fit(const float *x, const float *w, int n, int nmax, bool n
             const float t = (x[j] - mn) * is;
             q[j] = (uint8_t)(t <= 0 ? 0 : t >= (float)nmax ? nmax : (int)floorf(t + 0.5f));
         }
-        if (!note_pattern(seen, &nseen, (int)(sizeof seen / sizeof *seen), q, n)) continue;
         for (int it = 0; it < 8; it++) {
+            if (!note_pattern(seen, &nseen, (int)(sizeof seen / sizeof *seen), q, n)) break;
             float a, b;
             if (!affine_lsq(x, w, n, q, nonpos, &a, &b)) break;
             const double e = affine_eval(x, w, n, nmax, a, b, q2);
             if (e < best) best = e, best_a = a, best_b = b, memcpy(q_out, q2, (size_t)n);
             if (!memcmp(q, q2, (size_t)n)) break;
-            if (!note_pattern(seen, &nseen, (int)(sizeof seen / sizeof *seen), q2, n)) break;
             memcpy(q, q2, (size_t)n);
         }
     }

@@ -27,6 +27,6 @@ add_test(NAME quant_matmul_bitexact_dispatch COMMAND test_matmul_bitexact dispat
 
 # Importance-weighted quantizers of `smelt quantize` (src/quant/quant_imat.c).
 smelt_add_test_exe(test_quant_imat ${CMAKE_CURRENT_LIST_DIR}/test_quant_imat.c)
-foreach(_c bounds vsref imatrix badargs determinism)
+foreach(_c bounds vsref imatrix badargs determinism exact)
   add_test(NAME quant_imat_${_c} COMMAND test_quant_imat ${_c})
 endforeach()
