@@ -67,7 +67,7 @@ bool cli_parse(int argc, char **argv, int start, const char *allowed, struct cli
     o->n_batch = 512;
     smelt_sampler_params_default(&o->sp);
     bool m = strchr(allowed, 'm'), g = strchr(allowed, 'g'), b = strchr(allowed, 'b'), k = strchr(allowed, 'k'),
-         x = strchr(allowed, 'x'), l = strchr(allowed, 'l');
+         x = strchr(allowed, 'x'), l = strchr(allowed, 'l'), im = strchr(allowed, 'i');
     for (int i = start; i < argc; i++) {
         const char *a = argv[i];
 #define IS(s1, s2) (!strcmp(a, s1) || ((s2) && !strcmp(a, (s2) ? (s2) : "")))
@@ -120,6 +120,8 @@ bool cli_parse(int argc, char **argv, int start, const char *allowed, struct cli
         else if (x && IS("--kl-divergence-base", NULL)) o->kld_base = VAL();
         else if (x && IS("--kl-divergence", NULL)) o->kld = true;
         else if (l && IS("--list", NULL)) o->list = true;
+        else if (im && IS("-o", "--output")) o->output = VAL();
+        else if (im && IS("--process-output", NULL)) o->process_output = true;
         else {
             cli_error("%s: unknown option '%s' (see smelt %s --help)", cmd, a, cmd);
             return false;

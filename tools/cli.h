@@ -34,6 +34,8 @@ struct cli_opts {
     int32_t ppl_chunks;
     const char *kld_base; /* --kl-divergence-base FILE */
     bool kld;             /* --kl-divergence: compare against kld_base */
+    const char *output;   /* imatrix: -o FILE */
+    bool process_output;  /* imatrix: --process-output */
     const char *stop[CLI_MAX_STOP];
     size_t n_stop;
     struct smelt_sampler_params sp;
@@ -43,7 +45,7 @@ struct cli_opts {
 
 /* Parse argv[start..]; `allowed` is a string of option group letters:
  * m = model/threads/ctx, g = generation (prompt, sampling, -n), b = bench,
- * k = tokenize flags, x = perplexity flags, l = --list.
+ * k = tokenize flags, x = perplexity flags, l = --list, i = imatrix flags (-o, --process-output).
  * On an unknown option or a bad value prints a clear error and returns false. */
 bool cli_parse(int argc, char **argv, int start, const char *allowed, struct cli_opts *o, const char *cmd);
 
@@ -63,5 +65,7 @@ int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_imatrix(int argc, char **argv);
 
 #endif

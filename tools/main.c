@@ -19,6 +19,13 @@ static const char *USAGE =
     "  perplexity -m MODEL -f TEXT [-c 512] [--chunks N] [--kl-divergence-base FILE [--kl-divergence]]\n"
     "                       perplexity, scoring the second half of each chunk like llama.cpp;\n"
     "                       with a base file: save log-probs, or compare against them (KLD stats)\n"
+    "  quantize [--imatrix FILE] [--allow-requantize] [--pure] [--ref] [--output-tensor-type T]\n"
+    "           [--token-embedding-type T] [-t N] IN.gguf OUT.gguf TYPE\n"
+    "                       rewrite a model in another type with llama.cpp's per-tensor mixes; TYPE:\n"
+    "                       F32 F16 BF16 Q8_0 Q6_K Q5_K_M Q5_K_S Q5_0 Q5_1 Q4_K_M Q4_K_S Q4_0 Q4_1\n"
+    "                       Q3_K_L Q3_K_M Q3_K_S Q2_K IQ4_NL IQ4_XS\n"
+    "  imatrix -m MODEL -f TEXT -o imatrix.gguf [-c 512] [--chunks N] [--process-output]\n"
+    "                       importance matrix (llama.cpp's GGUF format) for quantize --imatrix\n"
     "\n"
     "MODEL is a .gguf path or a known name (smollm2-135m, gemma3-270m); default smollm2-135m.\n"
     "sampling: --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 --repeat-penalty 1.0\n"
@@ -47,6 +54,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "chat")) return cmd_chat(argc, argv);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
     if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc, argv);
+    if (!strcmp(cmd, "quantize")) return cmd_quantize(argc, argv);
+    if (!strcmp(cmd, "imatrix")) return cmd_imatrix(argc, argv);
     cli_error("unknown command '%s'", cmd);
     fputs(USAGE, stderr);
     return 2;

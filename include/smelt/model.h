@@ -75,6 +75,16 @@ int32_t smelt_ctx_n_ctx(const struct smelt_ctx *c);
 int32_t smelt_ctx_n_threads(const struct smelt_ctx *c);
 const struct smelt_model *smelt_ctx_model(const struct smelt_ctx *c);
 
+/* Observer of the inputs of every weight matmul, for importance statistics
+ * (smelt_imatrix): fn(ud, weight, x, n_tok, n_in) receives the GGUF name of the
+ * weight tensor and the n_tok rows of n_in floats it multiplies (after norms,
+ * before activation quantization). Called during smelt_decode, from one worker
+ * thread at a time, once per weight tensor and forward chunk (a fused tensor
+ * such as attn_qkv once); x is valid only during the call. For the output
+ * matrix only the rows that request logits are passed. NULL removes it. */
+typedef void (*smelt_act_hook_fn)(void *ud, const char *weight, const float *x, int64_t n_tok, int64_t n_in);
+void smelt_ctx_set_act_hook(struct smelt_ctx *c, smelt_act_hook_fn fn, void *ud);
+
 struct smelt_batch {
     int32_t n;
     const int32_t *token; /* [n] */

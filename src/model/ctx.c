@@ -113,6 +113,12 @@ int32_t smelt_ctx_n_ctx(const struct smelt_ctx *c) { return c->params.n_ctx; }
 int32_t smelt_ctx_n_threads(const struct smelt_ctx *c) { return c->params.n_threads; }
 const struct smelt_model *smelt_ctx_model(const struct smelt_ctx *c) { return c->model; }
 
+void smelt_ctx_set_act_hook(struct smelt_ctx *c, smelt_act_hook_fn fn, void *ud) {
+    if (!c) return;
+    c->act_hook = fn;
+    c->act_hook_ud = fn ? ud : NULL;
+}
+
 const float *smelt_logits(const struct smelt_ctx *c, int32_t i) {
     if (i < 0 || i >= c->n_entries || c->out_index[i] < 0) return NULL;
     return c->logits + (size_t)c->out_index[i] * (size_t)c->model->hp.n_vocab;

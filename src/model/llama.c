@@ -94,6 +94,21 @@ static void matmul(struct smelt_ctx *c, const struct smelt_weight *w, int slot, 
     if (r1 > r0) smelt_matmul_rows(w->data, w->type, w->ne0, r0, r1, c->xq[slot], c->xq_row, n_tok, y, w->ne1);
 }
 
+/* Show the matmul input x [n_tok][n_in] to the context's observer, once per
+ * distinct weight tensor (views of one fused tensor share its name). Thread 0
+ * only, between the barrier that completes x and the one after the matmuls. */
+static void observe(const struct smelt_ctx *c, int ith, const struct smelt_weight *w0, const struct smelt_weight *w1,
+                    const struct smelt_weight *w2, const float *x, int64_t n_tok, int64_t n_in) {
+    if (!c->act_hook || ith != 0 || n_tok <= 0) return;
+    const struct smelt_weight *ws[3] = {w0, w1, w2};
+    for (int i = 0; i < 3; i++) {
+        if (!ws[i] || !ws[i]->name) continue;
+        bool seen = false;
+        for (int j = 0; j < i; j++) seen |= ws[j] && ws[j]->name == ws[i]->name;
+        if (!seen) c->act_hook(c->act_hook_ud, ws[i]->name, x, n_tok, n_in);
+    }
+}
+
 static uint32_t vdt_of(const struct smelt_weight *w) { return smelt_quant_traits(w->type)->vec_dot_type; }
 
 static void add_bias(float *y, const struct smelt_weight *b, int64_t t0, int64_t t1) {
@@ -217,6 +232,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         for (int64_t t = t0; t < t1; t++) rmsnorm(c->xn + t * E, c->x + t * E, L->attn_norm.data, E, hp->norm_eps);
         quantize_slots(c, &sa, c->xn, E, t0, t1);
         smelt_pool_barrier(c->pool);
+        observe(c, ith, &L->wq, &L->wk, &L->wv, c->xn, n, E);
         matmul(c, &L->wq, sq, n, c->q, ith, nth);
         matmul(c, &L->wk, sk, n, c->k, ith, nth);
         matmul(c, &L->wv, sv, n, c->v, ith, nth);
@@ -251,6 +267,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         const int s_o = slot_of(&so, vdt_of(&L->wo));
         quantize_slots(c, &so, c->att, QD, t0, t1);
         smelt_pool_barrier(c->pool);
+        observe(c, ith, &L->wo, NULL, NULL, c->att, n, QD);
         matmul(c, &L->wo, s_o, n, c->xn, ith, nth);
         smelt_pool_barrier(c->pool);
 
@@ -265,6 +282,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         }
         quantize_slots(c, &sf, c->xn, E, t0, t1);
         smelt_pool_barrier(c->pool);
+        observe(c, ith, &L->w_gate, &L->w_up, NULL, c->xn, n, E);
         matmul(c, &L->w_gate, sg, n, c->gate, ith, nth);
         matmul(c, &L->w_up, su, n, c->up, ith, nth);
         smelt_pool_barrier(c->pool);
@@ -280,6 +298,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         }
         quantize_slots(c, &sd, c->gate, F, t0, t1);
         smelt_pool_barrier(c->pool);
+        observe(c, ith, &L->w_down, NULL, NULL, c->gate, n, F);
         matmul(c, &L->w_down, s_d, n, c->xn, ith, nth);
         smelt_pool_barrier(c->pool);
         for (int64_t t = t0; t < t1; t++) {
@@ -304,6 +323,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         }
     smelt_pool_barrier(c->pool);
     if (!n_out) return;
+    observe(c, ith, &m->output, NULL, NULL, c->xn, n_out, E);
     float *logits = c->logits + (size_t)first * hp->n_vocab;
     matmul(c, &m->output, s_l, n_out, logits, ith, nth);
     if (hp->logit_softcap > 0) {

@@ -64,6 +64,7 @@ static enum smelt_status bind(struct smelt_model *m, struct smelt_weight *w, con
                          smelt_type_name(t->type));
     if (m->used) m->used[t - smelt_gguf_tensor(m->gguf, 0)] = 1;
     w->data = t->data;
+    w->name = t->name;
     w->type = t->type;
     w->ne0 = ne0;
     w->ne1 = want1;

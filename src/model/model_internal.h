@@ -17,6 +17,7 @@ enum smelt_rope_kind { SMELT_ROPE_NORM = 0, SMELT_ROPE_NEOX = 2 };
 /* A weight: a view of one GGUF tensor. */
 struct smelt_weight {
     const void *data;
+    const char *name; /* GGUF tensor name (NULL when absent); views of a fused tensor share it */
     uint32_t type;   /* enum smelt_type */
     int64_t ne0;     /* row length (input dim) */
     int64_t ne1;     /* rows (output dim) */
@@ -139,6 +140,10 @@ struct smelt_ctx {
     int32_t *out_index; /* [n_entries] row in logits of entry i, -1 if none */
     int32_t out_index_cap;
     int32_t n_entries;  /* entries of the last successful decode */
+
+    /* optional observer of matmul inputs (smelt_ctx_set_act_hook) */
+    smelt_act_hook_fn act_hook;
+    void *act_hook_ud;
 };
 
 /* kv.c */

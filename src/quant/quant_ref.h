@@ -67,6 +67,8 @@ float smelt_vec_dot_q6_k_q8_k_ref(int64_t n, const void *x, const void *y);
 void smelt_iq4_nl_to_float_ref(const void *src, float *dst, int64_t n);
 void smelt_iq4_xs_to_float_ref(const void *src, float *dst, int64_t n);
 void smelt_iq4_nl_from_float_ref(const float *src, void *dst, int64_t n);
+/* llama-quantize's IQ4_NL (quantize_iq4_nl without imatrix: scale search with ntry 7, unlike the _ref). */
+void smelt_iq4_nl_from_float_file(const float *src, void *dst, int64_t n);
 void smelt_iq4_xs_from_float_ref(const float *src, void *dst, int64_t n);
 float smelt_vec_dot_iq4_nl_q8_0_ref(int64_t n, const void *x, const void *y);
 float smelt_vec_dot_iq4_xs_q8_k_ref(int64_t n, const void *x, const void *y);

@@ -107,6 +107,10 @@ static void iq4_impl(int sb, const float *x, uint16_t *dh, uint8_t *q4, uint16_t
         }
     } else {
         *dh = smelt_fp32_to_fp16(scales[0]);
+        if (ntry > 0) { /* the searched scale gets its own indices */
+            const float id = scales[0] ? 1 / scales[0] : 0.f;
+            for (int j = 0; j < 32; j++) L[j] = (uint8_t)best_index(id * x[j]);
+        }
     }
     for (int i = 0; i < sb / 32; i++)
         for (int j = 0; j < 16; j++) q4[16 * i + j] = (uint8_t)(L[32 * i + j] | (L[32 * i + 16 + j] << 4));
@@ -117,6 +121,15 @@ void smelt_iq4_nl_from_float_ref(const float *x, void *dst, int64_t n) {
     uint8_t L[32] = {0};
     for (int64_t i = 0; i < n / SMELT_QK4_NL; i++)
         iq4_impl(32, x + i * SMELT_QK4_NL, &y[i].d, y[i].qs, NULL, NULL, L, -1);
+}
+
+/* What llama.cpp's quantize_iq4_nl (used by llama-quantize) does without an
+ * imatrix: the same block quantizer with the 2*7+1-candidate scale search. */
+void smelt_iq4_nl_from_float_file(const float *x, void *dst, int64_t n) {
+    smelt_block_iq4_nl *y = dst;
+    uint8_t L[32] = {0};
+    for (int64_t i = 0; i < n / SMELT_QK4_NL; i++)
+        iq4_impl(32, x + i * SMELT_QK4_NL, &y[i].d, y[i].qs, NULL, NULL, L, 7);
 }
 
 void smelt_iq4_nl_to_float_ref(const void *src, float *y, int64_t n) {

@@ -1,0 +1,272 @@
+/* smelt quantize / smelt imatrix. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "smelt/gguf.h"
+#include "smelt/hub.h"
+#include "smelt/quantize.h"
+#include "smelt/tok.h"
+
+static const char *QUANT_USAGE =
+    "usage: smelt quantize [options] IN.gguf OUT.gguf TYPE [N_THREADS]\n"
+    "  TYPE: F32 F16 BF16 Q8_0 Q6_K Q5_K_M Q5_K_S Q5_0 Q5_1 Q4_K_M Q4_K_S Q4_0 Q4_1\n"
+    "        Q3_K_L Q3_K_M Q3_K_S Q2_K IQ4_NL IQ4_XS\n"
+    "  --imatrix FILE              importance matrix (smelt imatrix or llama-imatrix, GGUF format)\n"
+    "  --allow-requantize          allow quantizing tensors that are already quantized\n"
+    "  --pure                      every weight in TYPE (no per-tensor mix; fallbacks still apply)\n"
+    "  --output-tensor-type T      type of output.weight (and of tied embeddings)\n"
+    "  --token-embedding-type T    type of token_embd.weight\n"
+    "  --ref                       llama.cpp's reference quantizers (output = llama-quantize's)\n"
+    "  -t, --threads N             threads (default: all CPUs)\n"
+    "  -q, --quiet                 no progress output\n"
+    "IN may also be a known model name (smollm2-135m, gemma3-270m).\n";
+
+static bool type_by_name(const char *s, int32_t *out) {
+    for (uint32_t t = 0; t < SMELT_TYPE_COUNT; t++) {
+        uint32_t be, bb;
+        if (smelt_type_layout(t, &be, &bb) && strcasecmp(smelt_type_name(t), s) == 0) {
+            *out = (int32_t)t;
+            return true;
+        }
+    }
+    return false;
+}
+
+struct progress {
+    bool tty, quiet;
+    time_t t0;
+};
+
+static void show_progress(void *ud, int64_t i, int64_t n, const char *name, uint32_t from, uint32_t to,
+                          uint64_t bytes_from, uint64_t bytes_to) {
+    struct progress *pg = ud;
+    if (pg->quiet) return;
+    if (pg->tty) {
+        const int width = 30, fill = (int)((i + 1) * width / n);
+        char bar[64];
+        for (int k = 0; k < width; k++) bar[k] = k < fill ? '#' : '.';
+        bar[width] = 0;
+        fprintf(stderr, "\r[%s] %3d%% %4" PRId64 "/%" PRId64 " %-32.32s %6s -> %-6s", bar, (int)((i + 1) * 100 / n),
+                i + 1, n, name, smelt_type_name(from), smelt_type_name(to));
+        if (i + 1 == n) fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "[%4" PRId64 "/%" PRId64 "] %-40s %6s -> %-6s %9.3f MiB -> %9.3f MiB\n", i + 1, n, name,
+                smelt_type_name(from), smelt_type_name(to), (double)bytes_from / 1048576.0,
+                (double)bytes_to / 1048576.0);
+    }
+}
+
+int cmd_quantize(int argc, char **argv) {
+    struct smelt_quantize_params qp;
+    smelt_quantize_params_default(&qp);
+    struct progress pg = {.tty = isatty(2) != 0, .t0 = time(NULL)};
+    const char *pos[4];
+    int npos = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (a[0] != '-') {
+            if (npos == 4) {
+                cli_error("quantize: too many arguments ('%s')", a);
+                return 2;
+            }
+            pos[npos++] = a;
+        } else if (!strcmp(a, "--imatrix")) {
+            if (!has_val) goto needs_value;
+            qp.imatrix = argv[++i];
+        } else if (!strcmp(a, "--allow-requantize")) {
+            qp.allow_requantize = true;
+        } else if (!strcmp(a, "--pure")) {
+            qp.pure = true;
+        } else if (!strcmp(a, "--ref")) {
+            qp.reference = true;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            pg.quiet = true;
+        } else if (!strcmp(a, "--output-tensor-type") || !strcmp(a, "--token-embedding-type")) {
+            if (!has_val) goto needs_value;
+            int32_t t;
+            if (!type_by_name(argv[++i], &t)) {
+                cli_error("quantize: %s: unknown tensor type '%s'", a, argv[i]);
+                return 2;
+            }
+            if (a[2] == 'o') qp.output_type = t;
+            else qp.token_embd_type = t;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (!has_val) goto needs_value;
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 256) {
+                cli_error("quantize: %s: '%s' is not a thread count in 1..256", a, argv[i]);
+                return 2;
+            }
+            qp.n_threads = (int)v;
+        } else {
+            cli_error("quantize: unknown option '%s'", a);
+            fputs(QUANT_USAGE, stderr);
+            return 2;
+        }
+        continue;
+    needs_value:
+        cli_error("option %s needs a value", a);
+        return 2;
+    }
+    if (npos < 3) {
+        cli_error("quantize: expected IN.gguf OUT.gguf TYPE");
+        fputs(QUANT_USAGE, stderr);
+        return 2;
+    }
+    if (!smelt_ftype_from_name(pos[2], &qp.ftype)) {
+        cli_error("quantize: unknown type '%s' (one of: %s)", pos[2], smelt_ftype_names());
+        return 2;
+    }
+    if (npos == 4) {
+        char *end;
+        long v = strtol(pos[3], &end, 10);
+        if (*end || v < 1 || v > 256) {
+            cli_error("quantize: '%s' is not a thread count in 1..256", pos[3]);
+            return 2;
+        }
+        qp.n_threads = (int)v;
+    }
+    char *in = NULL;
+    if (smelt_hub_resolve(pos[0], &in)) {
+        cli_error("%s", smelt_last_error());
+        return 1;
+    }
+    qp.progress = show_progress;
+    qp.progress_ud = &pg;
+    struct smelt_quantize_stats st;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    enum smelt_status s = smelt_quantize_file(in, pos[1], &qp, &st);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    if (s) {
+        if (pg.tty && !pg.quiet) fputc('\n', stderr);
+        cli_error("%s", smelt_last_error());
+        free(in);
+        return 1;
+    }
+    const double secs = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+    const double n = st.n_elements ? (double)st.n_elements : 1.0;
+    printf("quantize: %s -> %s (%s%s%s)\n", in, pos[1], smelt_ftype_name(qp.ftype),
+           qp.imatrix ? ", imatrix " : "", qp.imatrix ? qp.imatrix : "");
+    printf("  tensors:   %" PRId64 " (%" PRId64 " converted, %" PRId64 " with importance data, %" PRId64
+           " fell back to a smaller block type)\n",
+           st.n_tensors, st.n_converted, st.n_imatrix_used, st.n_fallback);
+    printf("  types:    ");
+    for (uint32_t t = 0; t < 64; t++)
+        if (st.elements_by_type[t])
+            printf(" %s %.1f%%", smelt_type_name(t), 100.0 * (double)st.elements_by_type[t] / n);
+    printf(" (of %" PRIu64 " weights)\n", st.n_elements);
+    printf("  size:      %.2f MiB (%.3f bits/weight) -> %.2f MiB (%.3f bits/weight), %.1f%%\n",
+           (double)st.bytes_in / 1048576.0, 8.0 * (double)st.bytes_in / n, (double)st.bytes_out / 1048576.0,
+           8.0 * (double)st.bytes_out / n, st.bytes_in ? 100.0 * (double)st.bytes_out / (double)st.bytes_in : 0.0);
+    printf("  time:      %.1f s\n", secs);
+    free(in);
+    return 0;
+}
+
+int cmd_imatrix(int argc, char **argv) {
+    struct cli_opts o;
+    if (!cli_parse(argc, argv, 2, "mxi", &o, "imatrix")) return 2;
+    if (o.kld_base || o.kld) {
+        cli_error("imatrix: --kl-divergence options belong to smelt perplexity");
+        return 2;
+    }
+    if (!o.prompt_file) {
+        cli_error("imatrix: no calibration text (use -f FILE)");
+        return 2;
+    }
+    if (!o.output) {
+        cli_error("imatrix: no output file (use -o imatrix.gguf)");
+        return 2;
+    }
+    if (o.n_positional) {
+        cli_error("imatrix: unexpected argument '%s'", o.positional[0]);
+        return 2;
+    }
+    const int32_t C = o.n_ctx ? o.n_ctx : 512;
+    if (C < 16) {
+        cli_error("imatrix: context %d is too small (at least 16)", C);
+        return 2;
+    }
+    o.n_ctx = C;
+    size_t len;
+    char *text = cli_read_file(o.prompt_file, &len);
+    if (!text) return 1;
+    struct smelt_model *m = NULL;
+    struct smelt_ctx *c = NULL;
+    struct smelt_imatrix *im = NULL;
+    int32_t *ids = NULL, *pos = NULL, *seq = NULL;
+    int8_t *want = NULL;
+    size_t n = 0;
+    int rc = 1;
+    enum smelt_status st;
+    if (!cli_load(&o, &m, &c)) goto out;
+    const struct smelt_tok *tok = smelt_model_tok(m);
+    if ((st = smelt_tok_encode(tok, text, len, true, false, &ids, &n))) {
+        cli_error("%s", smelt_last_error());
+        goto out;
+    }
+    int32_t n_chunk = (int32_t)(n / (size_t)C);
+    if (o.ppl_chunks && o.ppl_chunks < n_chunk) n_chunk = o.ppl_chunks;
+    if (n_chunk < 1) {
+        cli_error("imatrix: the text has %zu tokens, fewer than one chunk of %d", n, C);
+        goto out;
+    }
+    pos = malloc(sizeof *pos * (size_t)C);
+    seq = malloc(sizeof *seq * (size_t)C);
+    want = malloc((size_t)C);
+    if (!pos || !seq || !want) {
+        cli_error("out of memory");
+        goto out;
+    }
+    for (int32_t i = 0; i < C; i++) {
+        pos[i] = i;
+        seq[i] = 0;
+        /* the output matrix sees only rows that want logits: all of them when it is collected */
+        want[i] = o.process_output || i == C - 1;
+    }
+    if ((st = smelt_imatrix_new(c, o.process_output, &im))) {
+        cli_error("%s", smelt_last_error());
+        goto out;
+    }
+    fprintf(stderr, "imatrix: %d chunks of %d tokens from %s\n", n_chunk, C, o.prompt_file);
+    for (int32_t k = 0; k < n_chunk; k++) {
+        int32_t *chunk = ids + (size_t)k * C;
+        if (smelt_tok_add_bos(tok) && smelt_tok_bos(tok) >= 0) chunk[0] = smelt_tok_bos(tok);
+        smelt_kv_clear(c);
+        struct smelt_batch b = {.n = C, .token = chunk, .pos = pos, .seq = seq, .logits = want};
+        if ((st = smelt_decode(c, &b))) {
+            cli_error("%s", smelt_last_error());
+            goto out;
+        }
+        fprintf(stderr, "\rimatrix: chunk %d/%d", k + 1, n_chunk);
+    }
+    fputc('\n', stderr);
+    smelt_imatrix_set_chunks(im, (uint32_t)n_chunk, (uint32_t)C);
+    if ((st = smelt_imatrix_save(im, o.output, o.prompt_file))) {
+        cli_error("%s", smelt_last_error());
+        goto out;
+    }
+    printf("imatrix: %" PRId64 " entries from %d chunks x %d tokens written to %s\n", smelt_imatrix_n_entries(im),
+           n_chunk, C, o.output);
+    rc = 0;
+out:
+    smelt_imatrix_free(im);
+    free(ids);
+    free(pos);
+    free(seq);
+    free(want);
+    free(text);
+    smelt_ctx_free(c);
+    smelt_model_free(m);
+    return rc;
+}
