@@ -8,7 +8,7 @@ and with an importance matrix; every output file measured by the same tool (smel
                            [--eval tests/data/gpl3.txt] [-c 512] [--imatrix-chunks N]
                            [--eval-chunks N] [-t 2] [--work DIR] [--cross] [--peer-check TYPES]
                            [--json OUT] [--md OUT] [--doc docs/BENCHMARKS.md | --no-doc]
-                           [--plot docs/quant_kld.png] [--reuse]
+                           [--plot docs/quant_kld.png] [--reuse] [--no-ref-check]
 
 Steps (every command is recorded in the output):
  1. F32 input: `smelt quantize SOURCE f32.gguf F32` (SOURCE defaults to the SmolLM2-135M-Instruct
@@ -19,7 +19,9 @@ Steps (every command is recorded in the output):
     (mean in_sum2/counts) is reported.
  3. For each type: `smelt quantize` and `llama-quantize` without an imatrix and with their own
     (with --cross also each with the other's).
- 4. For each file: size, bits per weight (8 x total tensor data bytes / total tensor elements,
+ 4. `smelt quantize --ref` of every type (without and with llama-imatrix's imatrix) is compared
+    byte for byte with llama-quantize's file (a check that the mixes and the reference path agree).
+    For each file: size, bits per weight (8 x total tensor data bytes / total tensor elements,
     over all tensors of the file, computed from the GGUF tensor table the same way for both
     tools), the tensor-type mix, and how many tensors are byte-identical to the peer's file of the
     same type and imatrix setting.
@@ -325,6 +327,17 @@ def render(res):
             L.append(f"| {pc['type']} | {pc['tool']} | {fmt_kld(pc['smelt_kld'])} | {fmt_kld(pc['llama_kld'])} | "
                      f"{pc['llama_same_top']:.2f} |")
         L.append("")
+    if res.get("ref_check"):
+        ok = [c for c in res["ref_check"] if c["same_bytes"] == c["total"]]
+        bad = [c for c in res["ref_check"] if c["same_bytes"] != c["total"]]
+        L.append(f"`smelt quantize --ref` (llama.cpp's quantization functions, ported) reproduces llama-quantize's file "
+                 f"byte for byte in {len(ok)} of {len(res['ref_check'])} cases (every type above, without and with "
+                 "llama-imatrix's imatrix)" + (": " + "; ".join(
+                     f"{c['type']} imatrix {c['imatrix']}: {c['same_bytes']}/{c['total']} tensors identical" for c in bad)
+                     if bad else "") +
+                 ". So the mixes are the same, and the differences in the table come from smelt's default quantizers "
+                 "(and imatrix) alone.")
+        L.append("")
     tq = [r for r in res["rows"] if r.get("quantize_s") is not None]
     if tq:
         tot = {t: sum(r["quantize_s"] for r in tq if r["tool"] == t) for t in TOOLS}
@@ -385,6 +398,8 @@ def main():
     ap.add_argument("--peer-check", default="Q4_K_M",
                     help="types whose no-imatrix files are also measured by llama-perplexity ('' for none)")
     ap.add_argument("--no-imatrix", action="store_true", help="only the runs without an imatrix")
+    ap.add_argument("--no-ref-check", action="store_true",
+                    help="skip checking that smelt quantize --ref reproduces llama-quantize's files")
     ap.add_argument("--json", help="results JSON (default WORK/quant_compare.json)")
     ap.add_argument("--md", help="also write the markdown section to this file")
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
@@ -496,6 +511,26 @@ def main():
             row["vs_peer"] = {"same_type": st, "same_bytes": sb, "total": n}
         else:
             row["vs_peer"] = None
+
+    # 4b. smelt quantize --ref (llama.cpp's own quantization functions) must reproduce llama-quantize's
+    # files byte for byte: then any KLD difference above comes from smelt's default quantizers alone.
+    res["ref_check"] = []
+    if not a.no_ref_check:
+        for row in rows:
+            if row["tool"] != "llama.cpp" or row["setting"] == "cross":
+                continue
+            tag = f"{row['type']}.smelt-ref.imat-{'none' if row['imatrix'] == 'none' else 'llama'}"
+            path = os.path.join(work, tag + ".gguf")
+            cmd = [smelt, "quantize", "--ref", "-t", T] + (["--imatrix", imat["llama.cpp"]] if row["imatrix"] != "none"
+                                                         else []) + [f32, path, row["type"]]
+            R.run(cmd, tag + ".quantize.log", reuse(path))
+            _, tf = file_stats(path)
+            st, sb, n = compare_tensors(tf, facts[row["path"]])
+            res["ref_check"].append({"type": row["type"], "imatrix": row["imatrix"], "same_type": st,
+                                     "same_bytes": sb, "total": n})
+            log(f"smelt --ref vs llama-quantize {row['type']} imatrix {row['imatrix']}: {sb}/{n} tensors identical")
+            if not a.reuse:
+                os.remove(path)
 
     # 5. KLD
     base = os.path.join(work, "base.smelt.kld")
