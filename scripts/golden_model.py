@@ -39,17 +39,15 @@ PROMPTS = [
 ]
 
 
-def main():
-    model_path, name = sys.argv[1], sys.argv[2]
-    out = os.path.join(ROOT, "tests", "model", "golden", name)
-    os.makedirs(out, exist_ok=True)
-    llm = Llama(model_path=model_path, n_ctx=2048, n_batch=512, n_threads=2, logits_all=True,
-                verbose=False, flash_attn=False)
+def load_text_tokens(llm):
+    """The evaluation text tokenized as llama.cpp does (BOS if the model adds one)."""
     text = open(TEXT, encoding="utf-8").read()
     add_bos = llm.metadata.get("tokenizer.ggml.add_bos_token", "false") == "true"
-    toks = llm.tokenize(text.encode(), add_bos=add_bos, special=False)
+    return llm.tokenize(text.encode(), add_bos=add_bos, special=False), add_bos
 
-    # teacher-forced
+
+def write_tf(llm, toks, out):
+    """Teacher-forced goldens (tf.txt, tf_full.bin) for the first N_TF tokens."""
     tf = toks[:N_TF]
     llm.reset()
     llm.eval(tf)
@@ -62,6 +60,17 @@ def main():
             f.write("%d %d %.6f %.6f |" % (i, top[0], row[top[0]], row[top[1]]))
             f.write("".join(" %d:%.6f" % (t, row[t]) for t in top) + "\n")
     scores[FULL_ROWS].astype("<f4").tofile(os.path.join(out, "tf_full.bin"))
+
+
+def main():
+    model_path, name = sys.argv[1], sys.argv[2]
+    out = os.path.join(ROOT, "tests", "model", "golden", name)
+    os.makedirs(out, exist_ok=True)
+    llm = Llama(model_path=model_path, n_ctx=2048, n_batch=512, n_threads=2, logits_all=True,
+                verbose=False, flash_attn=False)
+    toks, add_bos = load_text_tokens(llm)
+
+    write_tf(llm, toks, out)
 
     # greedy generation on chat-formatted prompts
     import jinja2

@@ -1,0 +1,13 @@
+# smelt quantize / smelt imatrix against llama.cpp (goldens: scripts/golden_quantize.py).
+set(_q_cmd ${SMELT_PYTHON} -m pytest -q -p no:cacheprovider ${CMAKE_CURRENT_LIST_DIR}/test_quantize.py
+    --smelt $<TARGET_FILE:smelt> --test-model $<TARGET_FILE:test_model> --model-dir ${SMELT_MODEL_DIR})
+# Under ASan+UBSan (10x slower) the byte-identity check covers one type per
+# quantizer family instead of all 18.
+if(SMELT_SANITIZE)
+  list(APPEND _q_cmd --quick)
+endif()
+foreach(group errors ref imatrix)
+  add_test(NAME quantize_${group} COMMAND ${_q_cmd} -k "test_${group}_")
+endforeach()
+# each runs quantizers / the model on 2 threads
+set_tests_properties(quantize_errors quantize_ref quantize_imatrix PROPERTIES RUN_SERIAL TRUE)
