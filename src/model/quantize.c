@@ -16,6 +16,7 @@
 #include "quant/quant.h"
 #include "quant/quant_imat.h"
 #include "quant/quant_ref.h"
+#include "imatrix_int.h"
 #include "smelt/gguf.h"
 #include "smelt/quantize.h"
 
@@ -188,154 +189,6 @@ static uint32_t fallback(uint32_t nt, int64_t ncols, bool *fell) {
     return ncols % blck_of(r) == 0 ? r : SMELT_TYPE_F16;
 }
 
-/* ------------------------------------------------------------- imatrix -- */
-
-struct imat_entry {
-    const char *name; /* weight name (points into a private copy) */
-    int64_t n;        /* values */
-    float *v;         /* mean squared activation per column (per expert slice) */
-    bool used;
-};
-
-struct imat {
-    struct imat_entry *e;
-    int64_t n;
-    char *names;
-    char *dataset;
-    uint32_t chunks;
-};
-
-static void imat_free(struct imat *im) {
-    for (int64_t i = 0; i < im->n; i++) free(im->e[i].v);
-    free(im->e);
-    free(im->names);
-    free(im->dataset);
-    memset(im, 0, sizeof *im);
-}
-
-static const char *strip_suffix(const char *name, const char *suf, size_t *len) {
-    size_t n = strlen(name), s = strlen(suf);
-    if (n <= s || strcmp(name + n - s, suf) != 0) return NULL;
-    *len = n - s;
-    return name;
-}
-
-static enum smelt_status imat_load(const char *path, struct imat *im) {
-    memset(im, 0, sizeof *im);
-    struct smelt_gguf *g = NULL;
-    enum smelt_status s = smelt_gguf_open(path, &g);
-    if (s) return smelt_err_prefix(s, "imatrix");
-    const char *type = NULL;
-    size_t tl;
-    if (smelt_gguf_get_str(g, "general.type", &type, &tl) == SMELT_OK && strcmp(type, "imatrix") != 0) {
-        s = smelt_err(SMELT_ERR_FORMAT, "%s: general.type is '%s', not an importance matrix (imatrix)", path, type);
-        goto fail;
-    }
-    const int64_t nt = smelt_gguf_n_tensors(g);
-    int64_t n_sum = 0;
-    for (int64_t i = 0; i < nt; i++) {
-        size_t l;
-        if (strip_suffix(smelt_gguf_tensor(g, i)->name, ".in_sum2", &l)) n_sum++;
-    }
-    if (n_sum == 0) {
-        s = smelt_err(SMELT_ERR_FORMAT, "%s: no '<weight>.in_sum2' tensors: not an importance matrix in GGUF format "
-                      "(llama.cpp's legacy .dat format is not supported)", path);
-        goto fail;
-    }
-    im->e = smelt_calloc((size_t)n_sum, sizeof *im->e);
-    size_t names_len = 0;
-    for (int64_t i = 0; i < nt; i++) names_len += strlen(smelt_gguf_tensor(g, i)->name) + 1;
-    im->names = smelt_malloc(names_len);
-    if (!im->e || !im->names) {
-        s = SMELT_ERR_NOMEM;
-        goto fail;
-    }
-    char *np = im->names;
-    for (int64_t i = 0; i < nt; i++) {
-        const struct smelt_gguf_tensor *ts = smelt_gguf_tensor(g, i);
-        size_t l;
-        if (!strip_suffix(ts->name, ".in_sum2", &l)) {
-            if (!strip_suffix(ts->name, ".counts", &l)) {
-                s = smelt_err(SMELT_ERR_FORMAT, "%s: unexpected tensor '%s' (an imatrix holds only <weight>.in_sum2 "
-                              "and <weight>.counts)", path, ts->name);
-                goto fail;
-            }
-            continue;
-        }
-        char cname[600];
-        if (l + 8 >= sizeof cname) {
-            s = smelt_err(SMELT_ERR_FORMAT, "%s: tensor name '%.64s...' is too long", path, ts->name);
-            goto fail;
-        }
-        memcpy(cname, ts->name, l);
-        memcpy(cname + l, ".counts", 8);
-        const struct smelt_gguf_tensor *tc = smelt_gguf_find_tensor(g, cname);
-        if (!tc) {
-            s = smelt_err(SMELT_ERR_FORMAT, "%s: '%s' has no matching '%s'", path, ts->name, cname);
-            goto fail;
-        }
-        if (ts->type != SMELT_TYPE_F32 || tc->type != SMELT_TYPE_F32) {
-            s = smelt_err(SMELT_ERR_FORMAT, "%s: '%s' and '%s' must be F32", path, ts->name, cname);
-            goto fail;
-        }
-        const int64_t n_mat = ts->ne[1] * ts->ne[2] * ts->ne[3], n_in = ts->ne[0];
-        if (tc->ne[0] != 1 || tc->ne[1] * tc->ne[2] * tc->ne[3] != n_mat) {
-            s = smelt_err(SMELT_ERR_FORMAT, "%s: '%s' has %" PRId64 " count(s) for %" PRId64 " matrices", path, cname,
-                          tc->ne[0] * tc->ne[1] * tc->ne[2] * tc->ne[3], n_mat);
-            goto fail;
-        }
-        struct imat_entry *e = &im->e[im->n];
-        e->n = n_in * n_mat;
-        e->v = smelt_malloc((size_t)e->n * sizeof *e->v);
-        if (!e->v) {
-            s = SMELT_ERR_NOMEM;
-            goto fail;
-        }
-        memcpy(np, ts->name, l);
-        np[l] = 0;
-        e->name = np;
-        np += l + 1;
-        im->n++;
-        const float *sum = ts->data, *cnt = tc->data;
-        for (int64_t m = 0; m < n_mat; m++) {
-            float c;
-            memcpy(&c, &cnt[m], sizeof c);
-            if (!isfinite(c) || c < 0) {
-                s = smelt_err(SMELT_ERR_FORMAT, "%s: '%s' holds an invalid count (%g)", path, cname, (double)c);
-                goto fail;
-            }
-            for (int64_t j = 0; j < n_in; j++) {
-                float x;
-                memcpy(&x, &sum[m * n_in + j], sizeof x);
-                if (!isfinite(x) || x < 0) {
-                    s = smelt_err(SMELT_ERR_FORMAT, "%s: '%s' value %" PRId64 " is %g (sums of squares must be finite "
-                                  "and >= 0)", path, ts->name, m * n_in + j, (double)x);
-                    goto fail;
-                }
-                /* no tokens seen: every column equally important, as llama.cpp does */
-                e->v[m * n_in + j] = c > 0 ? x / c : 1.0f;
-            }
-        }
-    }
-    const char *ds;
-    size_t dl;
-    if ((ds = smelt_gguf_arr_str(g, "imatrix.datasets", 0, &dl))) im->dataset = smelt_strdup(ds);
-    uint32_t ch;
-    if (smelt_gguf_get_u32(g, "imatrix.chunk_count", &ch) == SMELT_OK) im->chunks = ch;
-    smelt_gguf_free(g);
-    return SMELT_OK;
-fail:
-    smelt_gguf_free(g);
-    imat_free(im);
-    return s;
-}
-
-static struct imat_entry *imat_find(struct imat *im, const char *name) {
-    for (int64_t i = 0; i < im->n; i++)
-        if (strcmp(im->e[i].name, name) == 0) return &im->e[i];
-    return NULL;
-}
-
 /* ------------------------------------------------------------ quantize -- */
 
 struct qjob {
@@ -445,10 +298,10 @@ enum smelt_status smelt_quantize_file(const char *in_path, const char *out_path,
     void *out = NULL;
     float **scratch = NULL;
     int nth = p->n_threads > 0 ? p->n_threads : smelt_n_cpus();
-    struct imat im = {0};
+    struct smelt_imat im = {0};
     enum smelt_status s = smelt_gguf_open(in_path, &g);
     if (s) goto done;
-    if (p->imatrix && (s = imat_load(p->imatrix, &im))) goto done;
+    if (p->imatrix && (s = smelt_imat_load(p->imatrix, &im))) goto done;
 
     const char *arch = NULL;
     size_t al;
@@ -509,7 +362,7 @@ enum smelt_status smelt_quantize_file(const char *in_path, const char *out_path,
                 goto done;
             }
             if (p->imatrix && !p->reference) {
-                struct imat_entry *e = imat_find(&im, t->name);
+                struct smelt_imat_entry *e = smelt_imat_find(&im, t->name);
                 const int64_t want = t->ne[0] * t->ne[2] * t->ne[3];
                 if (e && e->n != want && category(t->name) != C_TOKEN_EMBD) {
                     s = smelt_err(SMELT_ERR_INVALID_ARG, "imatrix %s: entry '%s' has %" PRId64 " values, the tensor "
@@ -585,7 +438,7 @@ enum smelt_status smelt_quantize_file(const char *in_path, const char *out_path,
                              .out_row = smelt_quant_row_size(to_type[i], t->ne[0]),
                              .nrows = (int64_t)(nel / (uint64_t)t->ne[0]), .scratch = scratch, .chunk = chunk};
             if (p->imatrix && !p->reference) {
-                struct imat_entry *e = imat_find(&im, t->name);
+                struct smelt_imat_entry *e = smelt_imat_find(&im, t->name);
                 if (e && e->n == t->ne[0] && t->ne[2] * t->ne[3] == 1) {
                     j.imatrix = e->v;
                     e->used = true;
@@ -618,7 +471,7 @@ done:
     smelt_gguf_writer_free(w);
     free(order);
     free(to_type);
-    imat_free(&im);
+    smelt_imat_free(&im);
     smelt_gguf_free(g);
     return s;
 }
