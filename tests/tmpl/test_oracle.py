@@ -14,6 +14,7 @@ must fail. Any mismatch, crash or hang fails the run (exit 1) with a diff.
 import difflib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,7 +70,7 @@ def render_jinja(src, ctx):
         return ("err", f"{type(e).__name__}: {e}")
 
 
-TMP = tempfile.mkdtemp(prefix="smelt-tmpl-")
+TMP = None  # created by main(), removed at exit
 
 
 def render_c(exe, src, ctx, api=False):
@@ -380,6 +381,8 @@ def main():
         print(__doc__)
         return 1
     exe = args[0]
+    global TMP
+    TMP = tempfile.mkdtemp(prefix="smelt-tmpl-")
     if corpus:
         corpus_cases(exe)
     else:
@@ -390,6 +393,7 @@ def main():
         print(f)
         print()
     print(f"{n_cases} cases, {len(failures)} failures (jinja2 {jinja2.__version__})")
+    shutil.rmtree(TMP, ignore_errors=True)
     return 1 if failures else 0
 
 

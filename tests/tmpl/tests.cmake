@@ -15,3 +15,8 @@ if(SMELT_FUZZ)
 endif()
 smelt_add_test_exe(test_tmpl_api ${CMAKE_CURRENT_LIST_DIR}/test_tmpl_api.c)
 add_test(NAME tmpl_api COMMAND test_tmpl_api)
+# Llama 3 / Qwen2 / Phi-3 templates through model files of those architectures.
+smelt_add_test_exe(tmpl_model ${CMAKE_CURRENT_LIST_DIR}/tmpl_model.c)
+add_test(NAME tmpl_through_models
+         COMMAND ${SMELT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/test_model_templates.py $<TARGET_FILE:tmpl_model>
+                 ${CMAKE_SOURCE_DIR}/tests/arch/golden)
