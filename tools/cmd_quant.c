@@ -231,8 +231,9 @@ int cmd_imatrix(int argc, char **argv) {
     for (int32_t i = 0; i < C; i++) {
         pos[i] = i;
         seq[i] = 0;
-        /* the output matrix sees only rows that want logits: all of them when it is collected */
-        want[i] = o.process_output || i == C - 1;
+        /* every row wants logits, as in llama-imatrix: the last layer and the output matrix then see
+         * all tokens (they only run on the rows whose logits are requested) */
+        want[i] = 1;
     }
     if ((st = smelt_imatrix_new(c, o.process_output, &im))) {
         cli_error("%s", smelt_last_error());
