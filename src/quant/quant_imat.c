@@ -77,7 +77,7 @@ static inline int grid_idx(const qgrid *g, float y) {
     if (!(y > g->v[0])) return 0;
     if (y >= g->v[g->n - 1]) return g->n - 1;
     if (g->linear) {
-        const int k = (int)floorf(y - (float)g->lo + 0.5f);
+        const int k = (int)(y - (float)g->lo + 0.5f); /* > 0: truncation is floor */
         return k < 0 ? 0 : k >= g->n ? g->n - 1 : k;
     }
     int lo = 0, hi = g->n - 1;
@@ -313,7 +313,7 @@ static double affine_eval(const float *x, const float *w, int n, int nmax, float
         int l = 0;
         if (a > 0) {
             const float t = (x[j] - b) * ia;
-            l = t <= 0 ? 0 : t >= (float)nmax ? nmax : (int)floorf(t + 0.5f);
+            l = t <= 0 ? 0 : t >= (float)nmax ? nmax : (int)(t + 0.5f);
         }
         q[j] = (uint8_t)l;
         const double dx = (double)x[j] - (double)(a * (float)l + b);
@@ -364,7 +364,7 @@ static double affine_fit(const float *x, const float *w, int n, int nmax, bool n
         const float is = ((float)nmax + delta) / (mx - mn);
         for (int j = 0; j < n; j++) {
             const float t = (x[j] - mn) * is;
-            q[j] = (uint8_t)(t <= 0 ? 0 : t >= (float)nmax ? nmax : (int)floorf(t + 0.5f));
+            q[j] = (uint8_t)(t <= 0 ? 0 : t >= (float)nmax ? nmax : (int)(t + 0.5f));
         }
         for (int it = 0; it < 8; it++) {
             if (!note_pattern(seen, &nseen, (int)(sizeof seen / sizeof *seen), q, n)) break;
@@ -526,7 +526,7 @@ static double kaff_sub(const float *x, const float *w, int n, int nmax, float e,
         int l = 0;
         if (e != 0) {
             const float t = (x[j] + mm) * ie;
-            l = t <= 0 ? 0 : t >= (float)nmax ? nmax : (int)floorf(t + 0.5f);
+            l = t <= 0 ? 0 : t >= (float)nmax ? nmax : (int)(t + 0.5f);
         }
         q[j] = (uint8_t)l;
         const double dx = (double)x[j] - (double)(e * (float)l - mm);

@@ -11,6 +11,9 @@
  * Weights: w_j = imatrix[j] + 1e-5 * mean(imatrix) (the tiny floor keeps
  * columns that calibration never activated from being arbitrary), or w_j = 1
  * (plain squared error) when imatrix is NULL or all zero.
+ * These weights were chosen by end-to-end KLD (SmolLM2-135M, dev/quant/
+ * NOTES.md): the diagonal output-error weights beat llama.cpp's
+ * imatrix * sqrt(sigma2 + x^2) with an imatrix, and w = 1 beats x^2 without.
  *
  * Search (quant_imat.c describes it in full): single-level symmetric types
  * (Q8_0, Q4_0, Q5_0, IQ4_NL) get the exact best float scale over a window of
