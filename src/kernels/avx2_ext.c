@@ -121,20 +121,6 @@ static inline __m256i scale_pair(int a, int b) {
     return _mm256_set_m128i(_mm_set1_epi16((short)b), _mm_set1_epi16((short)a));
 }
 
-/* The 8 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K block,
- * unpacked with 32-bit masks (get_scale_min_k4 for all j at once). */
-static inline void k4_scales_mins(const uint8_t *q, uint8_t out[16]) {
-    uint32_t u[4];
-    memcpy(u, q, 12);
-    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
-    const uint32_t mins_lo = u[1] & m6;
-    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
-    u[2] = mins_lo;
-    u[0] &= m6;
-    memcpy(out, u, 16);
-}
-
 /* sum over j of (bsums[2j] + bsums[2j+1]) * mins[j] */
 static inline int k4_min_sum(const int16_t *bsums, const uint8_t *mn) {
     const __m128i b = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums), _mm_loadu_si128((const __m128i *)(bsums + 8)));
