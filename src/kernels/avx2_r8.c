@@ -152,6 +152,53 @@ R8_INLINE void q4_k_r8_tile(const int R, const int T, int gemm, int64_t nb, cons
     store_lanes(R, T, _mm256_sub_ps(acc, accm), y, ldy);
 }
 
+/* ---- Q6_K x Q8_K in the order of llama.cpp's tiled K-quant matmul (batches
+ * of 8 or more tokens): isum = sum(scale * q . y) - 32 * sum(scale * bsum)
+ * (maddubs pairs of q <= 63 with y: <= 16002), then per super-block
+ * acc = fma(d_w * (float)isum, d_x, acc). `gemm` is unused. */
+R8_INLINE void q6_k_tiled_tile(const int R, const int T, int gemm, int64_t nb, const uint8_t *w, size_t ws,
+                               const uint8_t *x, size_t xs, const float *yd, float *y, int64_t ldy) {
+    (void)gemm;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i v[8], sc16[8];
+        float dw[8];
+        for (int k = R * T; k < 8; k++) v[k] = _mm256_setzero_si256();
+        for (int r = 0; r < R; r++) {
+            const smelt_block_q6_k *b = (const smelt_block_q6_k *)(w + (size_t)r * ws) + i;
+            sc16[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+            dw[r] = FP16(b->d);
+            for (int t = 0; t < T; t++) {
+                const smelt_block_q8_k *c = (const smelt_block_q8_k *)(x + (size_t)t * xs) + i;
+                const __m256i bias = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)c->bsums), sc16[r]);
+                v[r * T + t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 5));
+            }
+        }
+        for (int h = 0; h < 2; h++)
+            for (int s4 = 0; s4 < 4; s4++)
+                for (int r = 0; r < R; r++) {
+                    const smelt_block_q6_k *b = (const smelt_block_q6_k *)(w + (size_t)r * ws) + i;
+                    const __m256i ql = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32 * (s4 & 1)));
+                    const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+                    const __m256i lo4 =
+                        (s4 & 2) ? _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4) : _mm256_and_si256(ql, m4);
+                    const __m256i hi2 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * s4), m2);
+                    const __m256i q = _mm256_or_si256(lo4, _mm256_slli_epi16(hi2, 4));
+                    const int g = 8 * h + 2 * s4;
+                    const __m256i sp = _mm256_set_m128i(_mm_set1_epi16(b->scales[g + 1]), _mm_set1_epi16(b->scales[g]));
+                    for (int t = 0; t < T; t++) {
+                        const smelt_block_q8_k *c = (const smelt_block_q8_k *)(x + (size_t)t * xs) + i;
+                        const __m256i yv = _mm256_loadu_si256((const __m256i *)(c->qs + 128 * h + 32 * s4));
+                        v[r * T + t] = _mm256_add_epi32(v[r * T + t], _mm256_madd_epi16(_mm256_maddubs_epi16(q, yv), sp));
+                    }
+                }
+        const __m256 res = _mm256_mul_ps(lanes_of_rows(R, T, dw), _mm256_cvtepi32_ps(reduce8(v)));
+        acc = _mm256_fmadd_ps(res, _mm256_loadu_ps(yd + i * 8), acc);
+    }
+    store_lanes(R, T, acc, y, ldy);
+}
+
 /* The tile shapes the driver uses: R*T = 8 (or T tokens left with 8/T rows),
  * and one row at a time for the rows left over. */
 typedef void (*r8_tile_fn)(int R, int T, int gemm, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
@@ -171,6 +218,7 @@ typedef void (*r8_tile_fn)(int R, int T, int gemm, int64_t nb, const uint8_t *w,
     }
 R8_DISPATCH(q4_0_r8_tiles, q4_0_r8_tile)
 R8_DISPATCH(q4_k_r8_tiles, q4_k_r8_tile)
+R8_DISPATCH(q6_k_tiled_tiles, q6_k_tiled_tile)
 
 /* per block i and lane k = r*T + t: the activation scale of token t (zero for
  * unused lanes); fp16 (Q8_0) or float (Q8_K) at the start of each block */
@@ -237,6 +285,12 @@ static float q4_0_ref(int64_t n, const void *w, const void *x, enum smelt_r8_ker
 
 static const struct r8_plan plan_q4_0 = {q4_0_r8_tiles, SMELT_QK4_0, sizeof(smelt_block_q8_0), true};
 static const struct r8_plan plan_q4_k = {q4_k_r8_tiles, SMELT_QK_K, sizeof(smelt_block_q8_k), false};
+static const struct r8_plan plan_q6_k = {q6_k_tiled_tiles, SMELT_QK_K, sizeof(smelt_block_q8_k), false};
+
+static float q6_k_ref(int64_t n, const void *w, const void *x, enum smelt_r8_kernel kernel) {
+    (void)kernel;
+    return smelt_dot_q6_k_tiled_ref(n, w, x);
+}
 
 static void avx2_mm_r8_q4_0(int64_t K, const void *w, size_t ws, int64_t nr, const void *xq, size_t xs, int64_t nt,
                             float *y, int64_t ldy, enum smelt_r8_kernel kernel) {
@@ -247,11 +301,17 @@ static void avx2_mm_r8_q4_k(int64_t K, const void *w, size_t ws, int64_t nr, con
     r8_drive(&plan_q4_k, K, w, ws, nr, xq, xs, nt, y, ldy, kernel, smelt_dot_q4_k_r8_ref);
 }
 
+static void avx2_mm_tiled_q6_k(int64_t K, const void *w, size_t ws, int64_t nr, const void *xq, size_t xs,
+                               int64_t nt, float *y, int64_t ldy, enum smelt_r8_kernel kernel) {
+    r8_drive(&plan_q6_k, K, w, ws, nr, xq, xs, nt, y, ldy, kernel, q6_k_ref);
+}
+
 #pragma GCC pop_options
 
 void smelt_kernels_fill_avx2_r8(struct smelt_kernel_set *ks) {
     ks->matmul_r8[SMELT_TYPE_Q4_0] = avx2_mm_r8_q4_0;
     ks->matmul_r8[SMELT_TYPE_Q4_K] = avx2_mm_r8_q4_k;
+    ks->matmul_r8[SMELT_TYPE_Q6_K] = avx2_mm_tiled_q6_k;
 }
 
 #else

@@ -406,3 +406,24 @@ float smelt_dot_q4_k_r8_ref(int64_t n, const void *w, const void *x, enum smelt_
     }
     return acc - accm;
 }
+
+float smelt_dot_q6_k_tiled_ref(int64_t n, const void *w, const void *x) {
+    const smelt_block_q6_k *a = w;
+    const smelt_block_q8_k *b = x;
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
+        int32_t isum = 0;
+        for (int h = 0; h < 2; h++) /* 128-element halves: 4 groups of 32 from ql nibbles and qh bit pairs */
+            for (int l = 0; l < 32; l++) {
+                const uint8_t lo = a[i].ql[64 * h + l], hi = a[i].ql[64 * h + l + 32], qh = a[i].qh[32 * h + l];
+                const int q[4] = {(lo & 15) | ((qh & 3) << 4), (hi & 15) | (((qh >> 2) & 3) << 4),
+                                  (lo >> 4) | (((qh >> 4) & 3) << 4), (hi >> 4) | (((qh >> 6) & 3) << 4)};
+                for (int g = 0; g < 4; g++) {
+                    const int e = 128 * h + 32 * g + l; /* element; its scale covers 16 elements */
+                    isum += a[i].scales[e / 16] * (q[g] - 32) * b[i].qs[e];
+                }
+            }
+        acc = fmaf(smelt_fp16_to_fp32(a[i].d) * (float)isum, b[i].d, acc);
+    }
+    return acc;
+}

@@ -15,7 +15,10 @@
  *     GEMM/GEMV kernels): each block's integer sum becomes one float, scaled
  *     and accumulated by a scalar FMA chain. The *_r8_ref functions give one
  *     output of those kernels; the AVX2 tiles (avx2_r8.c) reproduce them bit
- *     for bit.
+ *     for bit;
+ *   - the order of llama.cpp's tiled K-quant matmul (ggml-cpu/tiled/), which
+ *     serves Q6_K weights in batches of 8 tokens or more: one float per
+ *     super-block, d_w * isum, then an FMA with the activation scale.
  * Every function has a scalar version (using fmaf) and an AVX2+FMA version
  * selected at run time; both give identical results. */
 #ifndef SMELT_GGML_NUMERICS_H
@@ -51,6 +54,12 @@ enum smelt_r8_kernel { SMELT_R8_GEMV = 0, SMELT_R8_GEMM = 1 };
  * pair of 32-element sub-blocks (GEMM); the result is acc - accm. n: elements
  * (multiple of 256). */
 float smelt_dot_q4_k_r8_ref(int64_t n, const void *w, const void *x, enum smelt_r8_kernel kernel);
+
+/* One output of llama.cpp's tiled K-quant matmul (ggml-cpu/tiled), which it
+ * uses for Q6_K weights and batches of 8 or more tokens: per super-block
+ * acc = fma(d_w * (float)isum, d_x, acc), isum = sum(scale * (q - 32) . y)
+ * exact. n: elements (multiple of 256). */
+float smelt_dot_q6_k_tiled_ref(int64_t n, const void *w, const void *x);
 
 /* out[d] = sum_c p[c] * V[rows[c]*stride + d] for c in [0, n_cells), d in
  * [0, hd), with p in f32 holding f16-representable values (zeros skipped), V

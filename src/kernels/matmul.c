@@ -48,8 +48,9 @@ static void matmul_r8(const char *w, enum smelt_type wtype, int64_t K, size_t w_
     for (int64_t r = row0; r < row1; r++)
         for (int64_t t = t0; t < t1; t++) {
             const void *wr = w + (size_t)r * w_stride, *xr = xb + (size_t)t * xq_stride;
-            y[t * ld_y + r] = wtype == SMELT_TYPE_Q4_0 ? smelt_dot_q4_0_r8_ref(K, wr, xr)
-                                                       : smelt_dot_q4_k_r8_ref(K, wr, xr, kernel);
+            y[t * ld_y + r] = wtype == SMELT_TYPE_Q4_0   ? smelt_dot_q4_0_r8_ref(K, wr, xr)
+                              : wtype == SMELT_TYPE_Q4_K ? smelt_dot_q4_k_r8_ref(K, wr, xr, kernel)
+                                                         : smelt_dot_q6_k_tiled_ref(K, wr, xr);
         }
 }
 
@@ -75,6 +76,11 @@ void smelt_matmul_rows(const void *w, enum smelt_type wtype, int64_t K, int64_t 
         const int64_t n_gemm = n_tok > 3 ? n_tok - n_tok % 4 : 0;
         matmul_r8(wb, wtype, K, w_stride, row0, row1, xb, xq_stride, 0, n_gemm, y, ld_y, SMELT_R8_GEMM);
         matmul_r8(wb, wtype, K, w_stride, row0, row1, xb, xq_stride, n_gemm, n_tok, y, ld_y, SMELT_R8_GEMV);
+        return;
+    }
+    if (wtype == SMELT_TYPE_Q6_K && n_tok >= 8) {
+        /* llama.cpp's tiled K-quant matmul (ggml_tiled_min_batch: 8 tokens) */
+        matmul_r8(wb, wtype, K, w_stride, row0, row1, xb, xq_stride, 0, n_tok, y, ld_y, SMELT_R8_GEMM);
         return;
     }
     if (wtype == SMELT_TYPE_F16 || wtype == SMELT_TYPE_F32) {

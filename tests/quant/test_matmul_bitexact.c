@@ -5,10 +5,12 @@
  *                                  (kernel_set.matmul[t]) against its paired
  *                                  dot (matmul_dot[t]) called per (row, token),
  *                                  each repacked-weight tile (matmul_r8[t]) in
- *                                  both kernels against its *_r8_ref
+ *                                  both kernels against its *_r8_ref (Q6_K:
+ *                                  smelt_dot_q6_k_tiled_ref)
  *   test_matmul_bitexact dispatch  smelt_matmul_rows against the dispatched
  *                                  vec_dot of every quantized type (plain
- *                                  path), the ggml f16/f32 orders (F16, F32),
+ *                                  path; Q6_K from 8 tokens: the tiled
+ *                                  order), the ggml f16/f32 orders (F16, F32),
  *                                  the *_r8_ref with llama.cpp's GEMM/GEMV
  *                                  split of the tokens (repack path)
  *
@@ -80,6 +82,7 @@ enum want_kind {
     WANT_R8_SPLIT,  /* repack order, GEMM for the first n_tok - n_tok % 4 tokens when n_tok > 3 */
     WANT_R8_GEMM,   /* repack order, GEMM kernel for every token */
     WANT_R8_GEMV,   /* repack order, GEMV kernel for every token */
+    WANT_TILED,     /* Q6_K: llama.cpp's tiled order for n_tok >= 8, else dot(K, w, x) */
 };
 struct want {
     enum want_kind kind;
@@ -98,7 +101,9 @@ static float want_value(const struct want *e, uint32_t type, int64_t K, const vo
     case WANT_R8_SPLIT: kern = nt > 3 && t < nt - nt % 4 ? SMELT_R8_GEMM : SMELT_R8_GEMV; break;
     case WANT_R8_GEMM: kern = SMELT_R8_GEMM; break;
     case WANT_R8_GEMV: break;
+    case WANT_TILED: return nt >= 8 ? smelt_dot_q6_k_tiled_ref(K, w, x) : e->dot(K, w, x);
     }
+    if (type == SMELT_TYPE_Q6_K) return smelt_dot_q6_k_tiled_ref(K, w, x); /* one kernel */
     return type == SMELT_TYPE_Q4_0 ? smelt_dot_q4_0_r8_ref(K, w, x) : smelt_dot_q4_k_r8_ref(K, w, x, kern);
 }
 
@@ -215,10 +220,11 @@ static void test_dispatch(void) {
         if (t == SMELT_TYPE_BF16) continue; /* neither tiles nor a llama.cpp order */
         const bool fo = t == SMELT_TYPE_F32 || t == SMELT_TYPE_F16;
         struct rows_ctx c = {t, SMELT_MM_PLAIN};
-        const struct want e = {fo ? WANT_F_ORDER : WANT_DOT, tr->vec_dot};
+        const bool q6 = t == SMELT_TYPE_Q6_K;
+        const struct want e = {fo ? WANT_F_ORDER : q6 ? WANT_TILED : WANT_DOT, tr->vec_dot};
         sweep("smelt_matmul_rows", tr, run_rows, &c, &e);
-        printf("%-6s smelt_matmul_rows == %s (tier %s)\n", tr->name, fo ? "ggml f16/f32 orders" : "vec_dot",
-               smelt_kernels_isa());
+        printf("%-6s smelt_matmul_rows == %s (tier %s)\n", tr->name,
+               fo ? "ggml f16/f32 orders" : q6 ? "vec_dot, tiled order from 8 tokens" : "vec_dot", smelt_kernels_isa());
         if (smelt_matmul_path(t, 8) == SMELT_MM_REPACK8) {
             struct rows_ctx c8 = {t, SMELT_MM_REPACK8};
             const struct want e8 = {WANT_R8_SPLIT, NULL};
