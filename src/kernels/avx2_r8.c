@@ -245,6 +245,7 @@ struct r8_plan {
     int64_t blck;
     size_t ybsz;
     bool f16; /* activation scale is fp16 */
+    int t_max; /* tokens per tile (lanes left to rows: 8 / T rows) */
 };
 
 static void r8_drive(const struct r8_plan *p, int64_t K, const void *w, size_t ws, int64_t nr, const void *xq,
@@ -264,8 +265,8 @@ static void r8_drive(const struct r8_plan *p, int64_t K, const void *w, size_t w
     rb -= rb % 8;
     for (int64_t r0 = 0; r0 < nr; r0 += rb) {
         const int64_t r1 = r0 + rb < nr ? r0 + rb : nr;
-        for (int64_t t0 = 0; t0 < nt; t0 += 8) {
-            const int T = nt - t0 < 8 ? (int)(nt - t0) : 8, R = 8 / T;
+        for (int64_t t0 = 0; t0 < nt; t0 += p->t_max) {
+            const int T = nt - t0 < p->t_max ? (int)(nt - t0) : p->t_max, R = 8 / T;
             const uint8_t *xt = xb + (size_t)t0 * xs;
             r8_prep(xt, xs, R, T, nb, p->ybsz, p->f16, yd);
             int64_t r = r0;
@@ -283,9 +284,13 @@ static float q4_0_ref(int64_t n, const void *w, const void *x, enum smelt_r8_ker
     return smelt_dot_q4_0_r8_ref(n, w, x);
 }
 
-static const struct r8_plan plan_q4_0 = {q4_0_r8_tiles, SMELT_QK4_0, sizeof(smelt_block_q8_0), true};
-static const struct r8_plan plan_q4_k = {q4_k_r8_tiles, SMELT_QK_K, sizeof(smelt_block_q8_k), false};
-static const struct r8_plan plan_q6_k = {q6_k_tiled_tiles, SMELT_QK_K, sizeof(smelt_block_q8_k), false};
+/* tile shapes (bench_matmul on Zen 3): Q4_0 2 rows x 4 tokens, K-quants 1 x 8 */
+#ifndef R8_Q40_T
+#define R8_Q40_T 4
+#endif
+static const struct r8_plan plan_q4_0 = {q4_0_r8_tiles, SMELT_QK4_0, sizeof(smelt_block_q8_0), true, R8_Q40_T};
+static const struct r8_plan plan_q4_k = {q4_k_r8_tiles, SMELT_QK_K, sizeof(smelt_block_q8_k), false, 8};
+static const struct r8_plan plan_q6_k = {q6_k_tiled_tiles, SMELT_QK_K, sizeof(smelt_block_q8_k), false, 8};
 
 static float q6_k_ref(int64_t n, const void *w, const void *x, enum smelt_r8_kernel kernel) {
     (void)kernel;
