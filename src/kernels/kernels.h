@@ -36,9 +36,10 @@ enum smelt_isa { SMELT_ISA_REF, SMELT_ISA_GENERIC, SMELT_ISA_AVX2, SMELT_ISA_AVX
 typedef void (*smelt_matmul_fn)(int64_t K, const void *w, size_t w_stride, int64_t n_rows, const void *xq,
                                 size_t xq_stride, int64_t n_tok, float *y, int64_t ld_y);
 
-/* Tiled matmul in the order of llama.cpp's repacked-weight kernels (see
- * enum smelt_mm_path): y[t*ld_y + r] = the `kernel` reference
- * (smelt_dot_q4_0_r8_ref / smelt_dot_q4_k_r8_ref) of W row r and x row t,
+/* Tiled matmul in the order of one of llama.cpp's kernels (repacked GEMM or
+ * GEMV, tiled K-quant matmul; see enum smelt_mm_path): y[t*ld_y + r] = the
+ * `kernel` reference (smelt_dot_q4_0_r8_ref, smelt_dot_q4_k_r8_ref,
+ * smelt_dot_q5_k_tiled_ref, smelt_dot_q6_k_tiled_ref) of W row r and x row t,
  * bit for bit; same arguments as smelt_matmul_fn. Allocates nothing. */
 typedef void (*smelt_matmul_r8_fn)(int64_t K, const void *w, size_t w_stride, int64_t n_rows, const void *xq,
                                    size_t xq_stride, int64_t n_tok, float *y, int64_t ld_y,
@@ -61,8 +62,8 @@ struct smelt_kernel_set {
      * providing its own tile falls back to one vec_dot per output). */
     smelt_matmul_fn matmul[SMELT_TYPE_COUNT];
     smelt_vec_dot_fn matmul_dot[SMELT_TYPE_COUNT];
-    /* Optional tiles of the repacked-weight orders (types with a *_r8_ref);
-     * NULL: the reference, one output at a time. */
+    /* Optional tiles of llama.cpp's repacked/tiled orders (Q4_0, Q4_K, Q5_K,
+     * Q6_K); NULL: the reference, one output at a time. */
     smelt_matmul_r8_fn matmul_r8[SMELT_TYPE_COUNT];
 };
 
@@ -147,7 +148,8 @@ void smelt_avx2_mm_drive(const struct smelt_mm_plan *p, int64_t K, const void *w
  *                     Q8_0/Q4_0/Q5_0 batches sum in the same order). F16 and
  *                     F32: ggml_vec_dot_f16/f32's order for one token,
  *                     tinyBLAS's (one 8-lane accumulator) for two or more when
- *                     K % 8 == 0.
+ *                     K % 8 == 0. Q4_K, Q5_K, Q6_K with 8 tokens or more: the
+ *                     order of llama.cpp's tiled K-quant matmul.
  *   SMELT_MM_REPACK8  llama.cpp interleaves the weight 8 rows at a time at
  *                     load (Q4_0 and Q4_K with a row count that is a multiple
  *                     of 8): its GEMM kernel serves the first n_tok - n_tok % 4
