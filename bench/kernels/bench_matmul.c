@@ -49,7 +49,8 @@ struct targ {
 static void run_part(const struct job *j, int ith) {
     const int64_t per = (j->M + j->nth - 1) / j->nth;
     const int64_t r0 = per * ith, r1 = r0 + per < j->M ? r0 + per : j->M;
-    smelt_matmul_rows(j->w, j->type, j->K, r0, r1, j->xq, j->xrs, j->nt, j->y, j->M);
+    smelt_matmul_rows(j->w, j->type, j->K, r0, r1, j->xq, j->xrs, j->nt, j->y, j->M,
+                      smelt_matmul_path(j->type, j->M));
 }
 
 static void *worker(void *p) {

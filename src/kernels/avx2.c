@@ -636,6 +636,7 @@ void smelt_kernels_fill_avx2(struct smelt_kernel_set *ks) {
     ks->matmul[SMELT_TYPE_Q8_0] = avx2_mm_q8_0;
     ks->matmul_dot[SMELT_TYPE_Q8_0] = avx2_vec_dot_q8_0_q8_0;
     smelt_kernels_fill_avx2_ext(ks);
+    smelt_kernels_fill_avx2_r8(ks);
 }
 
 #else

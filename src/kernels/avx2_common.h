@@ -1,4 +1,4 @@
-/* Helpers shared by the AVX2 kernel files (avx2.c, avx2_ext.c). Include only
+/* Helpers shared by the AVX2 kernel files (avx2.c, avx2_ext.c, avx2_r8.c). Include only
  * inside their `#pragma GCC target("avx2,fma,f16c")` region. */
 #ifndef SMELT_AVX2_COMMON_H
 #define SMELT_AVX2_COMMON_H
@@ -26,6 +26,20 @@ static inline __m256i unpack_nibbles(const uint8_t *qs) {
     const __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
     const __m256i v = _mm256_srlv_epi32(t, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
     return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+}
+
+/* The 8 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K block,
+ * unpacked with 32-bit masks (get_scale_min_k4 for all j at once). */
+static inline void k4_scales_mins(const uint8_t *q, uint8_t out[16]) {
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
+    const uint32_t mins_lo = u[1] & m6;
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
+    u[2] = mins_lo;
+    u[0] &= m6;
+    memcpy(out, u, 16);
 }
 
 #endif

@@ -8,6 +8,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "quant/quant_blocks.h"
@@ -121,42 +122,40 @@ static inline __m256i scale_pair(int a, int b) {
     return _mm256_set_m128i(_mm_set1_epi16((short)b), _mm_set1_epi16((short)a));
 }
 
-/* The 8 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K block,
- * unpacked with 32-bit masks (get_scale_min_k4 for all j at once). */
-static inline void k4_scales_mins(const uint8_t *q, uint8_t out[16]) {
-    uint32_t u[4];
-    memcpy(u, q, 12);
-    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
-    const uint32_t mins_lo = u[1] & m6;
-    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
-    u[2] = mins_lo;
-    u[0] &= m6;
-    memcpy(out, u, 16);
+/* the 4 pair sums mins[2p]*(bsums[4p] + bsums[4p+1]) + mins[2p+1]*(bsums[4p+2] + bsums[4p+3]) */
+static inline __m128i k4_min_pairs(const int16_t *bsums, const uint8_t *mn) {
+    const __m128i b = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums), _mm_loadu_si128((const __m128i *)(bsums + 8)));
+    return _mm_madd_epi16(b, _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn)));
 }
 
 /* sum over j of (bsums[2j] + bsums[2j+1]) * mins[j] */
 static inline int k4_min_sum(const int16_t *bsums, const uint8_t *mn) {
-    const __m128i b = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums), _mm_loadu_si128((const __m128i *)(bsums + 8)));
-    const __m128i m = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn));
-    __m128i p = _mm_madd_epi16(b, m);
+    __m128i p = k4_min_pairs(bsums, mn);
     p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(1, 0, 3, 2)));
     p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(2, 3, 0, 1)));
     return _mm_cvtsi128_si32(p);
 }
 
+/* 4 lanes -> (l0 + l2) + (l1 + l3) */
+static inline float hsum_ps128(__m128 v) {
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
+}
+
 /* ---- Q4_K . Q8_K: maddubs(q <= 15, y): pairs <= 3810; times 6-bit scale
- * via madd into int32. Mins through the Q8_K bsums. ---- */
+ * via madd into int32. Mins through the Q8_K bsums, as ggml's AVX2 kernel:
+ * the 4 pair sums FMA-ed into 4 lanes with -(d_y * dmin), added last. ---- */
 static float avx2_vec_dot_q4_k_q8_k(int64_t n, const void *vx, const void *vy) {
     const smelt_block_q4_k *x = vx;
     const smelt_block_q8_k *y = vy;
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     __m256 acc = _mm256_setzero_ps();
-    float accm = 0.0f;
+    __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
         uint8_t sc[16]; /* scales, then mins */
         k4_scales_mins(x[i].scales, sc);
-        accm += FP16(x[i].dmin) * y[i].d * (float)k4_min_sum(y[i].bsums, sc + 8);
+        const __m128 dmin = _mm_set1_ps(-(y[i].d * FP16(x[i].dmin)));
+        accm = _mm_fmadd_ps(dmin, _mm_cvtepi32_ps(k4_min_pairs(y[i].bsums, sc + 8)), accm);
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             const __m256i q4 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
@@ -169,7 +168,7 @@ static float avx2_vec_dot_q4_k_q8_k(int64_t n, const void *vx, const void *vy) {
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    return hsum_ps256(acc) - accm;
+    return hsum_ps256(acc) + hsum_ps128(accm);
 }
 
 /* ---- Q5_K . Q8_K: as Q4_K with bit 4 from qh; pairs <= 2*31*127 = 7874. ---- */
@@ -182,7 +181,8 @@ static float avx2_vec_dot_q5_k_q8_k(int64_t n, const void *vx, const void *vy) {
     for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
         uint8_t sc[16]; /* scales, then mins */
         k4_scales_mins(x[i].scales, sc);
-        accm += FP16(x[i].dmin) * y[i].d * (float)k4_min_sum(y[i].bsums, sc + 8);
+        /* ggml: summs = fma(-(d_y * dmin), msum, summs), FMA-contracted by its compiler */
+        accm = fmaf(y[i].d * FP16(x[i].dmin), (float)k4_min_sum(y[i].bsums, sc + 8), accm);
         const __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
@@ -434,9 +434,9 @@ MM_INLINE void q4_k_tile(const int R, const int T, int64_t nb, const uint8_t *w,
     (void)yd, (void)ys;
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     __m256 acc[SMELT_MM_RMAX][SMELT_MM_TMAX];
-    float accm[SMELT_MM_RMAX][SMELT_MM_TMAX];
+    __m128 accm[SMELT_MM_RMAX][SMELT_MM_TMAX];
     for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps(), accm[r][t] = 0.0f;
+        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps(), accm[r][t] = _mm_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         __m256i scv[SMELT_MM_RMAX][8];
         for (int r = 0; r < R; r++) {
@@ -447,7 +447,8 @@ MM_INLINE void q4_k_tile(const int R, const int T, int64_t nb, const uint8_t *w,
             const float dmin = FP16(b->dmin);
             for (int t = 0; t < T; t++) {
                 const smelt_block_q8_k *c = (const smelt_block_q8_k *)(x + (size_t)t * xs) + i;
-                accm[r][t] += dmin * c->d * (float)k4_min_sum(c->bsums, sc + 8);
+                accm[r][t] = _mm_fmadd_ps(_mm_set1_ps(-(c->d * dmin)), _mm_cvtepi32_ps(k4_min_pairs(c->bsums, sc + 8)),
+                                          accm[r][t]);
             }
         }
         __m256i sumi[SMELT_MM_RMAX][SMELT_MM_TMAX];
@@ -478,7 +479,7 @@ MM_INLINE void q4_k_tile(const int R, const int T, int64_t nb, const uint8_t *w,
         }
     }
     for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++) y[t * ldy + r * ldr] = hsum_ps256(acc[r][t]) - accm[r][t];
+        for (int t = 0; t < T; t++) y[t * ldy + r * ldr] = hsum_ps256(acc[r][t]) + hsum_ps128(accm[r][t]);
 }
 SMELT_MM_DISPATCH8(q4_k_tiles, q4_k_tile)
 

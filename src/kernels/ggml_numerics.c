@@ -5,6 +5,7 @@
 
 #include "kernels.h"
 #include "quant/quant.h"
+#include "quant/quant_blocks.h"
 
 static inline float u2f(uint32_t u) {
     float f;
@@ -89,6 +90,29 @@ static float dot_f16_scalar(int64_t n, const uint16_t *x, const uint16_t *y, enu
     double s = hsum8_hadd(acc);
     for (; i < n; i++) s += (double)(smelt_fp16_to_fp32(x[i]) * smelt_fp16_to_fp32(y[i]));
     return (float)s;
+}
+
+static float dot_f32_scalar(int64_t n, const float *x, const float *y, enum smelt_dot_order order) {
+    float acc[32] = {0};
+    int64_t i = 0;
+    if (order == SMELT_ORDER_SGEMM) {
+        for (; i + 7 < n; i += 8)
+            for (int l = 0; l < 8; l++) acc[l] = fmaf(x[i + l], y[i + l], acc[l]);
+        float s = hsum8_tree(acc);
+        for (; i < n; i++) s = fmaf(x[i], y[i], s);
+        return s;
+    }
+    for (; i + 31 < n; i += 32)
+        for (int l = 0; l < 32; l++) acc[l] = fmaf(x[i + l], y[i + l], acc[l]);
+    for (int l = 0; l < 8; l++) {
+        acc[l] += acc[16 + l];
+        acc[8 + l] += acc[24 + l];
+        acc[l] += acc[8 + l];
+    }
+    float s = hsum8_hadd(acc);
+    /* ggml's float leftover loop, FMA-contracted by its compiler */
+    for (; i < n; i++) s = fmaf(x[i], y[i], s);
+    return s;
 }
 
 static void attn_v_scalar(int64_t n_cells, const float *p, const uint16_t *V, const int32_t *rows, int64_t stride,
@@ -220,6 +244,29 @@ AVX2 static float dot_f16_avx2(int64_t n, const uint16_t *x, const uint16_t *y, 
     return (float)s;
 }
 
+AVX2 static float dot_f32_avx2(int64_t n, const float *x, const float *y, enum smelt_dot_order order) {
+    int64_t i = 0;
+    float s;
+    if (order == SMELT_ORDER_SGEMM) {
+        __m256 acc = _mm256_setzero_ps();
+        for (; i + 7 < n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc);
+        s = hsum_tree_avx(acc);
+    } else {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (; i + 31 < n; i += 32) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
+        }
+        a0 = _mm256_add_ps(a0, a2);
+        a1 = _mm256_add_ps(a1, a3);
+        s = hsum_hadd_avx(_mm256_add_ps(a0, a1));
+    }
+    for (; i < n; i++) s = fmaf(x[i], y[i], s);
+    return s;
+}
+
 AVX2 static void attn_v_avx2(int64_t n_cells, const float *p, const uint16_t *V, const int32_t *rows, int64_t stride, int64_t hd, float *out,
                              float *acc, enum smelt_dot_order order) {
     if (hd % 8) {
@@ -289,10 +336,94 @@ float smelt_dot_f16_order(int64_t n, const uint16_t *x, const uint16_t *y, enum 
     return dot_f16_scalar(n, x, y, order);
 }
 
+float smelt_dot_f32_order(int64_t n, const float *x, const float *y, enum smelt_dot_order order) {
+#if defined(__x86_64__)
+    if (use_avx2()) return dot_f32_avx2(n, x, y, order);
+#endif
+    return dot_f32_scalar(n, x, y, order);
+}
+
 void smelt_attn_v_order(int64_t n_cells, const float *p, const uint16_t *V, const int32_t *rows, int64_t stride, int64_t hd, float *out,
                         float *acc, enum smelt_dot_order order) {
 #if defined(__x86_64__)
     if (use_avx2()) return attn_v_avx2(n_cells, p, V, rows, stride, hd, out, acc, order);
 #endif
     attn_v_scalar(n_cells, p, V, rows, stride, hd, out, acc, order);
+}
+
+/* ---- repacked-weight orders (references; avx2_r8.c has the tiles) ---- */
+
+float smelt_dot_q4_0_r8_ref(int64_t n, const void *w, const void *x) {
+    const smelt_block_q4_0 *a = w;
+    const smelt_block_q8_0 *b = x;
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n / SMELT_QK4_0; i++) {
+        int32_t isum = 0;
+        for (int j = 0; j < SMELT_QK4_0 / 2; j++)
+            isum += ((a[i].qs[j] & 15) - 8) * b[i].qs[j] + ((a[i].qs[j] >> 4) - 8) * b[i].qs[j + 16];
+        acc = fmaf((float)isum, smelt_fp16_to_fp32(a[i].d) * smelt_fp16_to_fp32(b[i].d), acc);
+    }
+    return acc;
+}
+
+/* the 6-bit scale and min of sub-block j of a Q4_K block */
+static void q4_k_scale_min(int j, const uint8_t *q, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+float smelt_dot_q4_k_r8_ref(int64_t n, const void *w, const void *x, enum smelt_r8_kernel kernel) {
+    const smelt_block_q4_k *a = w;
+    const smelt_block_q8_k *b = x;
+    float acc = 0.0f, accm = 0.0f;
+    for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
+        const float d = smelt_fp16_to_fp32(a[i].d) * b[i].d, dm = smelt_fp16_to_fp32(a[i].dmin) * b[i].d;
+        int32_t isum = 0, imin = 0;
+        for (int j = 0; j < 8; j++) { /* sub-block j: 32 quants, nibbles of bytes 32*(j/2).. (low for even j) */
+            int sc, m, dot = 0;
+            q4_k_scale_min(j, a[i].scales, &sc, &m);
+            for (int l = 0; l < 32; l++) {
+                const uint8_t q = a[i].qs[32 * (j / 2) + l];
+                dot += ((j & 1) ? q >> 4 : q & 15) * b[i].qs[32 * j + l];
+            }
+            isum += sc * dot;
+            imin += m * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+            if (kernel == SMELT_R8_GEMM && (j & 1)) { /* one FMA per pair of sub-blocks */
+                acc = fmaf((float)isum, d, acc);
+                accm = fmaf((float)imin, dm, accm);
+                isum = imin = 0;
+            }
+        }
+        if (kernel == SMELT_R8_GEMV) {
+            acc = fmaf((float)isum, d, acc);
+            accm = fmaf((float)imin, dm, accm);
+        }
+    }
+    return acc - accm;
+}
+
+float smelt_dot_q6_k_tiled_ref(int64_t n, const void *w, const void *x) {
+    const smelt_block_q6_k *a = w;
+    const smelt_block_q8_k *b = x;
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
+        int32_t isum = 0;
+        for (int h = 0; h < 2; h++) /* 128-element halves: 4 groups of 32 from ql nibbles and qh bit pairs */
+            for (int l = 0; l < 32; l++) {
+                const uint8_t lo = a[i].ql[64 * h + l], hi = a[i].ql[64 * h + l + 32], qh = a[i].qh[32 * h + l];
+                const int q[4] = {(lo & 15) | ((qh & 3) << 4), (hi & 15) | (((qh >> 2) & 3) << 4),
+                                  (lo >> 4) | (((qh >> 4) & 3) << 4), (hi >> 4) | (((qh >> 6) & 3) << 4)};
+                for (int g = 0; g < 4; g++) {
+                    const int e = 128 * h + 32 * g + l; /* element; its scale covers 16 elements */
+                    isum += a[i].scales[e / 16] * (q[g] - 32) * b[i].qs[e];
+                }
+            }
+        acc = fmaf(smelt_fp16_to_fp32(a[i].d) * (float)isum, b[i].d, acc);
+    }
+    return acc;
 }

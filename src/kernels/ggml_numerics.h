@@ -7,7 +7,18 @@
  *   - f16 dot products in the two summation orders llama.cpp uses: the
  *     "vec_dot" order (4 x 8-lane accumulators over chunks of 32, then a tree)
  *     for single-token decode, and the "sgemm" order (one 8-lane accumulator,
- *     then a tree) for batches of two or more tokens.
+ *     then a tree) for batches of two or more tokens; f32 dot products in the
+ *     same two orders (ggml_vec_dot_f32 and tinyBLAS);
+ *   - the summation orders of llama.cpp's repacked weights (repack.cpp: on an
+ *     AVX2 machine Q4_0 and Q4_K weights whose row count is a multiple of 8
+ *     are interleaved 8 rows at a time at load and multiplied by dedicated
+ *     GEMM/GEMV kernels): each block's integer sum becomes one float, scaled
+ *     and accumulated by a scalar FMA chain. The *_r8_ref functions give one
+ *     output of those kernels; the AVX2 tiles (avx2_r8.c) reproduce them bit
+ *     for bit;
+ *   - the order of llama.cpp's tiled K-quant matmul (ggml-cpu/tiled/), which
+ *     serves Q6_K weights in batches of 8 tokens or more: one float per
+ *     super-block, d_w * isum, then an FMA with the activation scale.
  * Every function has a scalar version (using fmaf) and an AVX2+FMA version
  * selected at run time; both give identical results. */
 #ifndef SMELT_GGML_NUMERICS_H
@@ -26,6 +37,30 @@ void smelt_swiglu_f32(int64_t n, float *g, const float *u);
 double smelt_softmax_exp_f32(int64_t n, float *y, const float *x, float max);
 /* dot of two f16 vectors in the given order */
 float smelt_dot_f16_order(int64_t n, const uint16_t *x, const uint16_t *y, enum smelt_dot_order order);
+/* dot of two f32 vectors in the given order (ggml_vec_dot_f32: 4 x 8 lanes,
+ * leftovers added with FMA; tinyBLAS: one 8-lane accumulator, n % 8 == 0) */
+float smelt_dot_f32_order(int64_t n, const float *x, const float *y, enum smelt_dot_order order);
+
+/* One output of llama.cpp's repacked Q4_0 x Q8_0 kernels (gemv and gemm
+ * alike): for each block acc = fma((float)isum, d_w * d_x, acc), isum the
+ * exact integer dot of the block. n: elements (multiple of 32). */
+float smelt_dot_q4_0_r8_ref(int64_t n, const void *w, const void *x);
+/* The two kernels of a repacked Q4_K x Q8_K weight: GEMM for the first
+ * n_tok - n_tok % 4 tokens of a batch of more than 3, GEMV for the others. */
+enum smelt_r8_kernel { SMELT_R8_GEMV = 0, SMELT_R8_GEMM = 1 };
+/* One output of llama.cpp's repacked Q4_K x Q8_K kernels: two scalar FMA
+ * chains, acc over sum(scale * q.y) with d_w * d_x and accm over
+ * sum(min * bsum) with dmin_w * d_x, once per super-block (GEMV) or once per
+ * pair of 32-element sub-blocks (GEMM); the result is acc - accm. n: elements
+ * (multiple of 256). */
+float smelt_dot_q4_k_r8_ref(int64_t n, const void *w, const void *x, enum smelt_r8_kernel kernel);
+
+/* One output of llama.cpp's tiled K-quant matmul (ggml-cpu/tiled), which it
+ * uses for Q6_K weights and batches of 8 or more tokens: per super-block
+ * acc = fma(d_w * (float)isum, d_x, acc), isum = sum(scale * (q - 32) . y)
+ * exact. n: elements (multiple of 256). */
+float smelt_dot_q6_k_tiled_ref(int64_t n, const void *w, const void *x);
+
 /* out[d] = sum_c p[c] * V[rows[c]*stride + d] for c in [0, n_cells), d in
  * [0, hd), with p in f32 holding f16-representable values (zeros skipped), V
  * f16, summed over c in the given order (c decides the lane, as the column

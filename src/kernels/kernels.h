@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/ggml_numerics.h"
 #include "quant/quant.h"
 
 enum smelt_isa { SMELT_ISA_REF, SMELT_ISA_GENERIC, SMELT_ISA_AVX2, SMELT_ISA_AVX512, SMELT_ISA_N };
@@ -34,6 +35,15 @@ enum smelt_isa { SMELT_ISA_REF, SMELT_ISA_GENERIC, SMELT_ISA_AVX2, SMELT_ISA_AVX
  * block is loaded once for several rows. Allocates nothing. */
 typedef void (*smelt_matmul_fn)(int64_t K, const void *w, size_t w_stride, int64_t n_rows, const void *xq,
                                 size_t xq_stride, int64_t n_tok, float *y, int64_t ld_y);
+
+/* Tiled matmul in the order of one of llama.cpp's kernels (repacked GEMM or
+ * GEMV, tiled K-quant matmul; see enum smelt_mm_path): y[t*ld_y + r] = the
+ * `kernel` reference (smelt_dot_q4_0_r8_ref, smelt_dot_q4_k_r8_ref,
+ * smelt_dot_q5_k_tiled_ref, smelt_dot_q6_k_tiled_ref) of W row r and x row t,
+ * bit for bit; same arguments as smelt_matmul_fn. Allocates nothing. */
+typedef void (*smelt_matmul_r8_fn)(int64_t K, const void *w, size_t w_stride, int64_t n_rows, const void *xq,
+                                   size_t xq_stride, int64_t n_tok, float *y, int64_t ld_y,
+                                   enum smelt_r8_kernel kernel);
 
 struct smelt_kernel_set {
     smelt_to_float_fn to_float[SMELT_TYPE_COUNT];
@@ -52,6 +62,9 @@ struct smelt_kernel_set {
      * providing its own tile falls back to one vec_dot per output). */
     smelt_matmul_fn matmul[SMELT_TYPE_COUNT];
     smelt_vec_dot_fn matmul_dot[SMELT_TYPE_COUNT];
+    /* Optional tiles of llama.cpp's repacked/tiled orders (Q4_0, Q4_K, Q5_K,
+     * Q6_K); NULL: the reference, one output at a time. */
+    smelt_matmul_r8_fn matmul_r8[SMELT_TYPE_COUNT];
 };
 
 /* "ref", "generic", "avx2", "avx512". */
@@ -76,6 +89,8 @@ void smelt_kernels_fill_generic(struct smelt_kernel_set *ks);
 void smelt_kernels_fill_avx2(struct smelt_kernel_set *ks);
 /* avx2_ext.c: AVX2 kernels of Q5_0/Q5_1, K-quants, Q8_K, IQ4_NL/IQ4_XS (called by fill_avx2). */
 void smelt_kernels_fill_avx2_ext(struct smelt_kernel_set *ks);
+/* avx2_r8.c: AVX2 tiles of the repacked-weight orders (called by fill_avx2). */
+void smelt_kernels_fill_avx2_r8(struct smelt_kernel_set *ks);
 void smelt_kernels_fill_avx512(struct smelt_kernel_set *ks);
 
 /* Shared driver of the AVX2 tiled matmuls (avx2.c). A tile computes R rows x T
@@ -125,17 +140,42 @@ struct smelt_mm_plan {
 void smelt_avx2_mm_drive(const struct smelt_mm_plan *p, int64_t K, const void *w, size_t ws, int64_t nr,
                          const void *xq, size_t xs, int64_t nt, float *y, int64_t ldy);
 
-/* y[t*ld_y + r] = dot(W row r, x row t) for r in [row0, row1), t in [0, n_tok).
- * Uses the tier's tiled matmul for wtype when it is paired with the dispatched
- * vec_dot (bit-identical), else one dispatched vec_dot per output. Environment:
- * SMELT_MATMUL=dot forces the one-vec_dot-per-output loop (for comparison).
- * w: the whole weight matrix, rows of K elements of wtype, row stride
- *    smelt_quant_row_size(wtype, K); xq: n_tok rows already converted to
- *    wtype's vec_dot_type, row stride xq_stride bytes. K must be a multiple of
- *    the block size. The caller splits rows across threads; the function
- *    allocates nothing and touches only y[.][row0..row1). */
+/* Which of llama.cpp's CPU matmul paths (AVX2 build) a weight takes; the
+ * path decides the float summation order, and smelt follows it so that its
+ * results are llama.cpp's bit for bit.
+ *   SMELT_MM_PLAIN    the weight stays as in the file. Quantized types: one
+ *                     vec_dot per output (llama.cpp's tinyBLAS kernels for
+ *                     Q8_0/Q4_0/Q5_0 batches sum in the same order). F16 and
+ *                     F32: ggml_vec_dot_f16/f32's order for one token,
+ *                     tinyBLAS's (one 8-lane accumulator) for two or more when
+ *                     K % 8 == 0. Q4_K, Q5_K, Q6_K with 8 tokens or more: the
+ *                     order of llama.cpp's tiled K-quant matmul.
+ *   SMELT_MM_REPACK8  llama.cpp interleaves the weight 8 rows at a time at
+ *                     load (Q4_0 and Q4_K with a row count that is a multiple
+ *                     of 8): its GEMM kernel serves the first n_tok - n_tok % 4
+ *                     tokens of a batch of more than 3, its GEMV kernel the
+ *                     others (smelt_dot_*_r8_ref give one output of each). */
+enum smelt_mm_path { SMELT_MM_PLAIN = 0, SMELT_MM_REPACK8 = 1 };
+/* The path llama.cpp's AVX2 build gives a matmul weight of this type with
+ * n_rows output rows that it holds in a weight buffer (not the token
+ * embeddings, which it keeps as they are for row lookups even when the output
+ * layer reuses them). Environment: SMELT_NO_REPACK=1 gives SMELT_MM_PLAIN for
+ * every weight, as llama.cpp does with repacking off (--no-repack). */
+enum smelt_mm_path smelt_matmul_path(uint32_t wtype, int64_t n_rows);
+
+/* y[t*ld_y + r] = W row r . x row t for r in [row0, row1), t in [0, n_tok),
+ * in the order of `path` (see above). Uses the active tier's tiles where they
+ * reproduce that order (the plain tiles are bit-identical to the dispatched
+ * vec_dot, the repack tiles to the *_r8_ref functions), else one output at a
+ * time. Environment: SMELT_MATMUL=dot forces the one-output-at-a-time loop
+ * (for comparison). w: the whole weight matrix, rows of K elements of wtype,
+ * row stride smelt_quant_row_size(wtype, K); xq: n_tok rows already converted
+ * to wtype's vec_dot_type, row stride xq_stride bytes. K must be a multiple of
+ * the block size. The caller splits rows across threads; the function
+ * allocates nothing and touches only y[.][row0..row1). */
 void smelt_matmul_rows(const void *w, enum smelt_type wtype, int64_t K, int64_t row0, int64_t row1,
-                       const void *xq, size_t xq_stride, int64_t n_tok, float *y, int64_t ld_y);
+                       const void *xq, size_t xq_stride, int64_t n_tok, float *y, int64_t ld_y,
+                       enum smelt_mm_path path);
 
 /* Convert n_tok rows of K floats (row stride K) into vec_dot_type; output row
  * stride is smelt_quant_row_size(vec_dot_type, K). */

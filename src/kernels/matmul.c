@@ -9,6 +9,8 @@
 /* Tiled matmul per type, chosen once: the active tier's tile where it is paired
  * with the dispatched vec_dot (so the output is bit-identical), else NULL. */
 static smelt_matmul_fn mm_tile[SMELT_TYPE_COUNT];
+/* Tiles of the repacked-weight orders, NULL: the reference per output. */
+static smelt_matmul_r8_fn mm_r8[SMELT_TYPE_COUNT];
 static pthread_once_t mm_once = PTHREAD_ONCE_INIT;
 
 static void mm_init(void) {
@@ -20,7 +22,36 @@ static void mm_init(void) {
     for (uint32_t t = 0; t < SMELT_TYPE_COUNT; t++) {
         const struct smelt_type_traits *tr = smelt_quant_traits(t);
         if (tr && ks.matmul[t] && tr->vec_dot && ks.matmul_dot[t] == tr->vec_dot) mm_tile[t] = ks.matmul[t];
+        mm_r8[t] = ks.matmul_r8[t];
     }
+}
+
+enum smelt_mm_path smelt_matmul_path(uint32_t wtype, int64_t n_rows) {
+    /* ggml_repack_get_optimal_repack_type() on a CPU with AVX2 (its IQ4_NL
+     * and MXFP4 repacking is not reproduced: IQ4_NL stays on the plain path) */
+    const char *off = getenv("SMELT_NO_REPACK"); /* as llama.cpp's --no-repack */
+    if (off && *off && strcmp(off, "0") != 0) return SMELT_MM_PLAIN;
+    if ((wtype == SMELT_TYPE_Q4_0 || wtype == SMELT_TYPE_Q4_K) && n_rows % 8 == 0) return SMELT_MM_REPACK8;
+    return SMELT_MM_PLAIN;
+}
+
+/* The repacked-weight order for tokens [t0, t1) of the batch, all with `kernel`. */
+static void matmul_r8(const char *w, enum smelt_type wtype, int64_t K, size_t w_stride, int64_t row0, int64_t row1,
+                      const char *xb, size_t xq_stride, int64_t t0, int64_t t1, float *y, int64_t ld_y,
+                      enum smelt_r8_kernel kernel) {
+    if (t1 <= t0) return;
+    if (mm_r8[wtype]) {
+        mm_r8[wtype](K, w + (size_t)row0 * w_stride, w_stride, row1 - row0, xb + (size_t)t0 * xq_stride, xq_stride,
+                     t1 - t0, y + t0 * ld_y + row0, ld_y, kernel);
+        return;
+    }
+    for (int64_t r = row0; r < row1; r++)
+        for (int64_t t = t0; t < t1; t++) {
+            const void *wr = w + (size_t)r * w_stride, *xr = xb + (size_t)t * xq_stride;
+            y[t * ld_y + r] = wtype == SMELT_TYPE_Q4_0   ? smelt_dot_q4_0_r8_ref(K, wr, xr)
+                              : wtype == SMELT_TYPE_Q4_K ? smelt_dot_q4_k_r8_ref(K, wr, xr, kernel)
+                                                         : smelt_dot_q6_k_tiled_ref(K, wr, xr);
+        }
 }
 
 /* Fallback tile sizes: a tile of MM_ROWS weight rows is reused for MM_TOKS
@@ -30,7 +61,8 @@ static void mm_init(void) {
 #define MM_TOKS 32
 
 void smelt_matmul_rows(const void *w, enum smelt_type wtype, int64_t K, int64_t row0, int64_t row1,
-                       const void *xq, size_t xq_stride, int64_t n_tok, float *y, int64_t ld_y) {
+                       const void *xq, size_t xq_stride, int64_t n_tok, float *y, int64_t ld_y,
+                       enum smelt_mm_path path) {
     const struct smelt_type_traits *tr = smelt_quant_traits(wtype);
     assert(tr && tr->vec_dot && K % tr->blck == 0);
     pthread_once(&mm_once, mm_init);
@@ -38,6 +70,31 @@ void smelt_matmul_rows(const void *w, enum smelt_type wtype, int64_t K, int64_t 
     const char *wb = w;
     const char *xb = xq;
     if (row1 <= row0 || n_tok <= 0) return;
+    if (path == SMELT_MM_REPACK8 && smelt_matmul_path(wtype, 8) == SMELT_MM_REPACK8) {
+        /* llama.cpp's forward_mul_mat: GEMM over whole groups of 4 tokens when
+         * there are more than 3, GEMV for the rest */
+        const int64_t n_gemm = n_tok > 3 ? n_tok - n_tok % 4 : 0;
+        matmul_r8(wb, wtype, K, w_stride, row0, row1, xb, xq_stride, 0, n_gemm, y, ld_y, SMELT_R8_GEMM);
+        matmul_r8(wb, wtype, K, w_stride, row0, row1, xb, xq_stride, n_gemm, n_tok, y, ld_y, SMELT_R8_GEMV);
+        return;
+    }
+    if (wtype == SMELT_TYPE_Q6_K && n_tok >= 8) {
+        /* llama.cpp's tiled K-quant matmul (ggml_tiled_min_batch: 8 tokens) */
+        matmul_r8(wb, wtype, K, w_stride, row0, row1, xb, xq_stride, 0, n_tok, y, ld_y, SMELT_R8_GEMM);
+        return;
+    }
+    if (wtype == SMELT_TYPE_F16 || wtype == SMELT_TYPE_F32) {
+        /* tinyBLAS for batches (it declines K % 8 != 0), ggml_vec_dot_* else */
+        const enum smelt_dot_order order = n_tok >= 2 && K % 8 == 0 ? SMELT_ORDER_SGEMM : SMELT_ORDER_VECDOT;
+        for (int64_t r = row0; r < row1; r++)
+            for (int64_t t = 0; t < n_tok; t++) {
+                const char *wr = wb + (size_t)r * w_stride, *xr = xb + (size_t)t * xq_stride;
+                y[t * ld_y + r] = wtype == SMELT_TYPE_F16
+                                      ? smelt_dot_f16_order(K, (const uint16_t *)wr, (const uint16_t *)xr, order)
+                                      : smelt_dot_f32_order(K, (const float *)wr, (const float *)xr, order);
+            }
+        return;
+    }
     if (mm_tile[wtype]) {
         mm_tile[wtype](K, wb + (size_t)row0 * w_stride, w_stride, row1 - row0, xq, xq_stride, n_tok, y + row0, ld_y);
         return;

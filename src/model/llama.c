@@ -91,7 +91,7 @@ static void matmul(struct smelt_ctx *c, const struct smelt_weight *w, int slot, 
                    int nth) {
     int64_t r0, r1;
     split_rows(w->ne1, ith, nth, &r0, &r1);
-    if (r1 > r0) smelt_matmul_rows(w->data, w->type, w->ne0, r0, r1, c->xq[slot], c->xq_row, n_tok, y, w->ne1);
+    if (r1 > r0) smelt_matmul_rows(w->data, w->type, w->ne0, r0, r1, c->xq[slot], c->xq_row, n_tok, y, w->ne1, w->path);
 }
 
 /* Show the matmul input x [n_tok][n_in] to the context's observer, once per
@@ -199,6 +199,9 @@ static void forward_worker(void *arg, int ith, int nth) {
                   KD = (int64_t)hp->n_head_kv * HD, F = hp->n_ff;
     int64_t t0, t1;
     split(n, ith, nth, &t0, &t1);
+    int64_t n_out = 0; /* entries that want logits */
+    for (int64_t t = 0; t < n; t++) n_out += c->out_row[t] >= 0;
+    int64_t nr = n; /* rows in flight: all tokens, then (last layer, after attention) the output rows */
 
     /* embeddings and RoPE angles (global and sliding-window bases) for my tokens */
     const struct smelt_type_traits *et = smelt_quant_traits(m->tok_embd.type);
@@ -270,6 +273,24 @@ static void forward_worker(void *arg, int ith, int nth) {
         observe(c, ith, &L->wo, NULL, NULL, c->att, n, QD);
         matmul(c, &L->wo, s_o, n, c->xn, ith, nth);
         smelt_pool_barrier(c->pool);
+        if (il == hp->n_layer - 1 && n_out < n) {
+            /* as llama.cpp (inp_out_ids): the rest of the last layer runs on the
+             * rows that want logits only, packed in batch order, which also
+             * decides the row count its batched kernels see */
+            if (n_out == 0) return;
+            if (ith == 0)
+                for (int64_t t = 0, j = 0; t < n; t++)
+                    if (c->out_row[t] >= 0) {
+                        if (t != j) {
+                            memcpy(c->x + j * E, c->x + t * E, (size_t)E * sizeof(float));
+                            memcpy(c->xn + j * E, c->xn + t * E, (size_t)E * sizeof(float));
+                        }
+                        j++;
+                    }
+            nr = n_out;
+            split(nr, ith, nth, &t0, &t1);
+            smelt_pool_barrier(c->pool);
+        }
 
         /* FFN block */
         struct act_slots sf = {0};
@@ -282,9 +303,9 @@ static void forward_worker(void *arg, int ith, int nth) {
         }
         quantize_slots(c, &sf, c->xn, E, t0, t1);
         smelt_pool_barrier(c->pool);
-        observe(c, ith, &L->w_gate, &L->w_up, NULL, c->xn, n, E);
-        matmul(c, &L->w_gate, sg, n, c->gate, ith, nth);
-        matmul(c, &L->w_up, su, n, c->up, ith, nth);
+        observe(c, ith, &L->w_gate, &L->w_up, NULL, c->xn, nr, E);
+        matmul(c, &L->w_gate, sg, nr, c->gate, ith, nth);
+        matmul(c, &L->w_up, su, nr, c->up, ith, nth);
         smelt_pool_barrier(c->pool);
         struct act_slots sd = {0};
         const int s_d = slot_of(&sd, vdt_of(&L->w_down));
@@ -298,8 +319,8 @@ static void forward_worker(void *arg, int ith, int nth) {
         }
         quantize_slots(c, &sd, c->gate, F, t0, t1);
         smelt_pool_barrier(c->pool);
-        observe(c, ith, &L->w_down, NULL, NULL, c->gate, n, F);
-        matmul(c, &L->w_down, s_d, n, c->xn, ith, nth);
+        observe(c, ith, &L->w_down, NULL, NULL, c->gate, nr, F);
+        matmul(c, &L->w_down, s_d, nr, c->xn, ith, nth);
         smelt_pool_barrier(c->pool);
         for (int64_t t = t0; t < t1; t++) {
             float *x = c->x + t * E, *o = c->xn + t * E;
@@ -308,19 +329,16 @@ static void forward_worker(void *arg, int ith, int nth) {
         }
     }
 
-    /* output: normed rows of the entries that want logits, packed */
+    /* output: rows [0, nr) are the entries that want logits, in batch order */
     struct act_slots sl = {0};
     const int s_l = slot_of(&sl, vdt_of(&m->output));
-    int64_t n_out = 0, first = -1;
-    for (int64_t t = 0; t < n; t++)
-        if (c->out_row[t] >= 0) {
-            if (first < 0) first = c->out_row[t];
-            if (t >= t0 && t < t1) {
-                rmsnorm(c->xn + n_out * E, c->x + t * E, m->output_norm.data, E, hp->norm_eps);
-                quantize_slots(c, &sl, c->xn, E, n_out, n_out + 1);
-            }
-            n_out++;
-        }
+    int64_t first = -1;
+    for (int64_t t = 0; t < n && first < 0; t++)
+        if (c->out_row[t] >= 0) first = c->out_row[t];
+    for (int64_t t = t0; t < t1; t++) {
+        rmsnorm(c->xn + t * E, c->x + t * E, m->output_norm.data, E, hp->norm_eps);
+        quantize_slots(c, &sl, c->xn, E, t, t + 1);
+    }
     smelt_pool_barrier(c->pool);
     if (!n_out) return;
     observe(c, ith, &m->output, NULL, NULL, c->xn, n_out, E);

@@ -69,6 +69,7 @@ static enum smelt_status bind(struct smelt_model *m, struct smelt_weight *w, con
     w->ne0 = ne0;
     w->ne1 = want1;
     w->row_bytes = smelt_quant_row_size(t->type, ne0);
+    w->path = ne1 ? smelt_matmul_path(t->type, want1) : SMELT_MM_PLAIN;
     return SMELT_OK;
 }
 
@@ -185,6 +186,9 @@ static enum smelt_status load_weights(struct smelt_model *m) {
     enum smelt_status st;
     const int64_t E = hp->n_embd, HD = hp->head_dim, V = hp->n_vocab;
     if ((st = bind(m, &m->tok_embd, "token_embd.weight", E, V, true))) return st;
+    /* llama.cpp keeps the token embeddings as they are (row lookups), also
+     * when the output layer reuses them */
+    m->tok_embd.path = SMELT_MM_PLAIN;
     if ((st = bind(m, &m->output_norm, "output_norm.weight", E, 0, true))) return st;
     if ((st = bind(m, &m->output, "output.weight", E, V, false))) return st;
     if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */

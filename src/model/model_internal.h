@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "base/pool.h"
+#include "kernels/kernels.h"
 #include "smelt/model.h"
 
 enum smelt_arch { SMELT_ARCH_LLAMA = 0, SMELT_ARCH_QWEN2, SMELT_ARCH_PHI3, SMELT_ARCH_GEMMA3 };
@@ -22,6 +23,7 @@ struct smelt_weight {
     int64_t ne0;     /* row length (input dim) */
     int64_t ne1;     /* rows (output dim) */
     size_t row_bytes;
+    enum smelt_mm_path path; /* 2-D weights: how llama.cpp multiplies by it (summation order) */
 };
 
 struct smelt_hparams {

@@ -1,10 +1,18 @@
-/* Tiled matmuls are bit-identical to one vec_dot per output.
+/* Tiled matmuls are bit-identical to the per-output function that defines
+ * their order.
  *
  *   test_matmul_bitexact tiers     for every supported tier: each tile
  *                                  (kernel_set.matmul[t]) against its paired
- *                                  dot (matmul_dot[t]) called per (row, token)
+ *                                  dot (matmul_dot[t]) called per (row, token),
+ *                                  each repacked-weight tile (matmul_r8[t]) in
+ *                                  both kernels against its *_r8_ref (Q6_K:
+ *                                  smelt_dot_q6_k_tiled_ref)
  *   test_matmul_bitexact dispatch  smelt_matmul_rows against the dispatched
- *                                  vec_dot of every type with a vec_dot
+ *                                  vec_dot of every quantized type (plain
+ *                                  path; Q6_K from 8 tokens: the tiled
+ *                                  order), the ggml f16/f32 orders (F16, F32),
+ *                                  the *_r8_ref with llama.cpp's GEMM/GEMV
+ *                                  split of the tokens (repack path)
  *
  * Shapes: n_tok in {1,2,3,4,5,7,8,16,33,64}, row ranges with odd ends, several
  * K per block size (and one K too large for the tile's scale buffers, which
@@ -67,15 +75,48 @@ static void free_data(struct data *d) { free(d->w), free(d->xq); }
 typedef void (*mm_under_test)(const struct data *d, void *ctx, int64_t r0, int64_t r1, int64_t nt, float *y,
                               int64_t ldy);
 
-/* run `mm` and the per-dot loop over rows [r0, r1), compare bits and sentinels */
+/* What one output must equal. */
+enum want_kind {
+    WANT_DOT,       /* dot(K, w, x) */
+    WANT_F_ORDER,   /* F16/F32: tinyBLAS order for n_tok >= 2 and K % 8 == 0, else vec_dot order */
+    WANT_R8_SPLIT,  /* repack order, GEMM for the first n_tok - n_tok % 4 tokens when n_tok > 3 */
+    WANT_R8_GEMM,   /* repack order, GEMM kernel for every token */
+    WANT_R8_GEMV,   /* repack order, GEMV kernel for every token */
+    WANT_TILED,     /* Q6_K: llama.cpp's tiled order for n_tok >= 8, else dot(K, w, x) */
+};
+struct want {
+    enum want_kind kind;
+    smelt_vec_dot_fn dot;
+};
+
+static float want_value(const struct want *e, uint32_t type, int64_t K, const void *w, const void *x, int64_t t,
+                        int64_t nt) {
+    enum smelt_r8_kernel kern = SMELT_R8_GEMV;
+    switch (e->kind) {
+    case WANT_DOT: return e->dot(K, w, x);
+    case WANT_F_ORDER: {
+        const enum smelt_dot_order o = nt >= 2 && K % 8 == 0 ? SMELT_ORDER_SGEMM : SMELT_ORDER_VECDOT;
+        return type == SMELT_TYPE_F16 ? smelt_dot_f16_order(K, w, x, o) : smelt_dot_f32_order(K, w, x, o);
+    }
+    case WANT_R8_SPLIT: kern = nt > 3 && t < nt - nt % 4 ? SMELT_R8_GEMM : SMELT_R8_GEMV; break;
+    case WANT_R8_GEMM: kern = SMELT_R8_GEMM; break;
+    case WANT_R8_GEMV: break;
+    case WANT_TILED: return nt >= 8 ? smelt_dot_q6_k_tiled_ref(K, w, x) : e->dot(K, w, x);
+    }
+    if (type == SMELT_TYPE_Q6_K) return smelt_dot_q6_k_tiled_ref(K, w, x); /* one kernel */
+    return type == SMELT_TYPE_Q4_0 ? smelt_dot_q4_0_r8_ref(K, w, x) : smelt_dot_q4_k_r8_ref(K, w, x, kern);
+}
+
+/* run `mm` and the per-output reference over rows [r0, r1), compare bits and sentinels */
 static void compare(const char *what, const struct smelt_type_traits *tr, const struct data *d, mm_under_test mm,
-                    void *ctx, smelt_vec_dot_fn dot, int64_t r0, int64_t r1, int64_t nt) {
+                    void *ctx, const struct want *e, int64_t r0, int64_t r1, int64_t nt) {
     const int64_t ldy = M_ROWS + 3;
     float *got = malloc((size_t)(nt * ldy) * sizeof(float)), *want = malloc((size_t)(nt * ldy) * sizeof(float));
     for (int64_t i = 0; i < nt * ldy; i++) got[i] = want[i] = SENTINEL;
     for (int64_t t = 0; t < nt; t++)
         for (int64_t r = r0; r < r1; r++)
-            want[t * ldy + r] = dot(d->K, d->w + (size_t)r * d->wrs, d->xq + (size_t)t * d->xs);
+            want[t * ldy + r] =
+                want_value(e, tr->type, d->K, d->w + (size_t)r * d->wrs, d->xq + (size_t)t * d->xs, t, nt);
     mm(d, ctx, r0, r1, nt, got, ldy);
     int bad = 0;
     for (int64_t t = 0; t < nt && bad < 3; t++)
@@ -96,27 +137,41 @@ static void run_tile(const struct data *d, void *ctx, int64_t r0, int64_t r1, in
     f(d->K, d->w + (size_t)r0 * d->wrs, d->wrs, r1 - r0, d->xq, d->xs, nt, y + r0, ldy);
 }
 
+struct r8_ctx {
+    smelt_matmul_r8_fn f;
+    enum smelt_r8_kernel kernel;
+};
+static void run_r8_tile(const struct data *d, void *ctx, int64_t r0, int64_t r1, int64_t nt, float *y,
+                        int64_t ldy) {
+    const struct r8_ctx *c = ctx;
+    c->f(d->K, d->w + (size_t)r0 * d->wrs, d->wrs, r1 - r0, d->xq, d->xs, nt, y + r0, ldy, c->kernel);
+}
+
+struct rows_ctx {
+    uint32_t type;
+    enum smelt_mm_path path;
+};
 static void run_rows(const struct data *d, void *ctx, int64_t r0, int64_t r1, int64_t nt, float *y, int64_t ldy) {
-    const struct smelt_type_traits *tr = ctx;
-    smelt_matmul_rows(d->w, tr->type, d->K, r0, r1, d->xq, d->xs, nt, y, ldy);
+    const struct rows_ctx *c = ctx;
+    smelt_matmul_rows(d->w, c->type, d->K, r0, r1, d->xq, d->xs, nt, y, ldy, c->path);
 }
 
 static const int64_t ranges[][2] = {{0, M_ROWS}, {3, 37}, {1, 2}, {6, 11}};
 
 static void sweep(const char *what, const struct smelt_type_traits *tr, mm_under_test mm, void *ctx,
-                  smelt_vec_dot_fn dot) {
+                  const struct want *e) {
     const int64_t mult[] = {1, 3, 18, 20, 48};
     for (size_t k = 0; k < sizeof mult / sizeof *mult; k++) {
         const int64_t K = tr->blck * mult[k];
         struct data d = make_data(tr, K);
         for (size_t g = 0; g < sizeof ranges / sizeof *ranges; g++)
-            for (int n = 0; n < N_NT; n++) compare(what, tr, &d, mm, ctx, dot, ranges[g][0], ranges[g][1], ntoks[n]);
+            for (int n = 0; n < N_NT; n++) compare(what, tr, &d, mm, ctx, e, ranges[g][0], ranges[g][1], ntoks[n]);
         free_data(&d);
     }
     /* more blocks than the tile's scale buffers hold: the fallback path */
     struct data d = make_data(tr, tr->blck * 1100);
-    compare(what, tr, &d, mm, ctx, dot, 3, 12, 5);
-    compare(what, tr, &d, mm, ctx, dot, 2, 9, 1);
+    compare(what, tr, &d, mm, ctx, e, 3, 12, 5);
+    compare(what, tr, &d, mm, ctx, e, 2, 9, 1);
     free_data(&d);
 }
 
@@ -127,13 +182,27 @@ static int test_tiers(void) {
         struct smelt_kernel_set ks;
         smelt_kernels_fill((enum smelt_isa)isa, &ks);
         for (uint32_t t = 0; t < SMELT_TYPE_COUNT; t++) {
+            if (ks.matmul_r8[t]) {
+                const struct smelt_type_traits *tr = smelt_quant_traits(t);
+                for (int k = 0; k < 2; k++) {
+                    struct r8_ctx c = {ks.matmul_r8[t], k ? SMELT_R8_GEMM : SMELT_R8_GEMV};
+                    const struct want e = {k ? WANT_R8_GEMM : WANT_R8_GEMV, NULL};
+                    char what[64];
+                    snprintf(what, sizeof what, "tier %s r8 tile (%s)", smelt_isa_name((enum smelt_isa)isa),
+                             k ? "gemm" : "gemv");
+                    sweep(what, tr, run_r8_tile, &c, &e);
+                }
+                printf("%-8s %-6s r8 tile == r8_ref (gemm, gemv)\n", smelt_isa_name((enum smelt_isa)isa), tr->name);
+                tested++;
+            }
             if (!ks.matmul[t]) continue;
             const struct smelt_type_traits *tr = smelt_quant_traits(t);
             CHECKF(ks.matmul_dot[t] != NULL, "%s: tile of %s without its dot", smelt_isa_name(isa), tr->name);
             if (!ks.matmul_dot[t]) continue;
             char what[64];
             snprintf(what, sizeof what, "tier %s tile", smelt_isa_name((enum smelt_isa)isa));
-            sweep(what, tr, run_tile, &ks.matmul[t], ks.matmul_dot[t]);
+            const struct want e = {WANT_DOT, ks.matmul_dot[t]};
+            sweep(what, tr, run_tile, &ks.matmul[t], &e);
             printf("%-8s %-6s tile == vec_dot\n", smelt_isa_name((enum smelt_isa)isa), tr->name);
             tested++;
         }
@@ -148,9 +217,21 @@ static void test_dispatch(void) {
     for (uint32_t t = 0; t < SMELT_TYPE_COUNT; t++) {
         const struct smelt_type_traits *tr = smelt_quant_traits(t);
         if (!tr || !tr->vec_dot) continue;
-        if (t == SMELT_TYPE_F32 || t == SMELT_TYPE_F16 || t == SMELT_TYPE_BF16) continue; /* no tiles */
-        sweep("smelt_matmul_rows", tr, run_rows, (void *)tr, tr->vec_dot);
-        printf("%-6s smelt_matmul_rows == vec_dot (tier %s)\n", tr->name, smelt_kernels_isa());
+        if (t == SMELT_TYPE_BF16) continue; /* neither tiles nor a llama.cpp order */
+        const bool fo = t == SMELT_TYPE_F32 || t == SMELT_TYPE_F16;
+        struct rows_ctx c = {t, SMELT_MM_PLAIN};
+        const bool q6 = t == SMELT_TYPE_Q6_K;
+        const struct want e = {fo ? WANT_F_ORDER : q6 ? WANT_TILED : WANT_DOT, tr->vec_dot};
+        sweep("smelt_matmul_rows", tr, run_rows, &c, &e);
+        printf("%-6s smelt_matmul_rows == %s (tier %s)\n", tr->name,
+               fo ? "ggml f16/f32 orders" : q6 ? "vec_dot, tiled order from 8 tokens" : "vec_dot", smelt_kernels_isa());
+        if (smelt_matmul_path(t, 8) == SMELT_MM_REPACK8) {
+            struct rows_ctx c8 = {t, SMELT_MM_REPACK8};
+            const struct want e8 = {WANT_R8_SPLIT, NULL};
+            sweep("smelt_matmul_rows repack8", tr, run_rows, &c8, &e8);
+            printf("%-6s smelt_matmul_rows repack8 == r8_ref, gemm/gemv split (tier %s)\n", tr->name,
+                   smelt_kernels_isa());
+        }
     }
 }
 

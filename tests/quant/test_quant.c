@@ -534,24 +534,28 @@ static int cmd_matmul(void) {
                 for (int64_t r = 0; r < M; r++) tr->to_float_ref(w + r * wrs, wd + r * K, K);
                 for (int64_t r = 0; r < M; r++) abs_terms(wt, w + r * wrs, K, wa + r * K);
                 for (int64_t t = 0; t < nt; t++) vt->to_float_ref(xq + t * xrs, xd + t * K, K);
-                for (int64_t i = 0; i < nt * ld; i++) y[i] = -12345.0f;
-                /* two calls splitting the rows like two threads would */
-                smelt_matmul_rows(w, wt, K, 0, 17, xq, xrs, nt, y, ld);
-                smelt_matmul_rows(w, wt, K, 17, M, xq, xrs, nt, y, ld);
-                for (int64_t t = 0; t < nt; t++) {
-                    for (int64_t r = 0; r < M; r++) {
-                        double s = 0, S = 0;
-                        for (int64_t k = 0; k < K; k++) {
-                            s += (double)wd[r * K + k] * xd[t * K + k];
-                            S += fabs((double)wa[r * K + k] * xd[t * K + k]);
+                /* both paths (the repacked-weight order applies to Q4_0 and Q4_K only) */
+                for (int pi = 0; pi < 2; pi++) {
+                    const enum smelt_mm_path path = pi ? SMELT_MM_REPACK8 : SMELT_MM_PLAIN;
+                    for (int64_t i = 0; i < nt * ld; i++) y[i] = -12345.0f;
+                    /* two calls splitting the rows like two threads would */
+                    smelt_matmul_rows(w, wt, K, 0, 17, xq, xrs, nt, y, ld, path);
+                    smelt_matmul_rows(w, wt, K, 17, M, xq, xrs, nt, y, ld, path);
+                    for (int64_t t = 0; t < nt; t++) {
+                        for (int64_t r = 0; r < M; r++) {
+                            double s = 0, S = 0;
+                            for (int64_t k = 0; k < K; k++) {
+                                s += (double)wd[r * K + k] * xd[t * K + k];
+                                S += fabs((double)wa[r * K + k] * xd[t * K + k]);
+                            }
+                            /* Q8_1's s = fp16(d * sum(q)) is rounded: allow 2^-10 of the magnitudes */
+                            const bool q81 = tr->vec_dot_type == SMELT_TYPE_Q8_1;
+                            const double tol = (q81 ? 0x1p-10 * 4 : 2.0 * K * FLT_EPSILON) * S + 1e-6;
+                            CHECKF(fabs(y[t * ld + r] - s) <= tol, "matmul %s path %d K=%lld nt=%lld t=%lld r=%lld: %g vs %g",
+                                   tr->name, (int)path, (long long)K, (long long)nt, (long long)t, (long long)r, y[t * ld + r], s);
                         }
-                        /* Q8_1's s = fp16(d * sum(q)) is rounded: allow 2^-10 of the magnitudes */
-                        const bool q81 = tr->vec_dot_type == SMELT_TYPE_Q8_1;
-                        const double tol = (q81 ? 0x1p-10 * 4 : 2.0 * K * FLT_EPSILON) * S + 1e-6;
-                        CHECKF(fabs(y[t * ld + r] - s) <= tol, "matmul %s K=%lld nt=%lld t=%lld r=%lld: %g vs %g",
-                               tr->name, (long long)K, (long long)nt, (long long)t, (long long)r, y[t * ld + r], s);
+                        for (int64_t r = M; r < ld; r++) CHECK(y[t * ld + r] == -12345.0f);
                     }
-                    for (int64_t r = M; r < ld; r++) CHECK(y[t * ld + r] == -12345.0f);
                 }
                 CHECK(gbuf_check(y, nt * ld * 4) && gbuf_check(xq, nt * xrs));
                 free(wf), free(xf), free(wd), free(xd), free(wa), free(tmp), free(w), gbuf_free(xq), gbuf_free(y);

@@ -12,6 +12,12 @@
  *                                       within 1e-9 relative. A missing MODEL fails,
  *                                       telling to run `smelt pull PULL`.
  *
+ *   test_quant_golden vecdot DIR        the dispatched vec_dot of each type in
+ *                                       DIR/vecdot_ggml.bin (tests/quant/make_vecdot_golden.py)
+ *                                       on its weights and activations must give the
+ *                                       float bits of llama.cpp's AVX2 ggml_vec_dot_*
+ *                                       (run with SMELT_ISA=avx2)
+ *
  * 256-element types (K-quants, Q8_K, IQ4_XS) use DIR/input_k_f32.bin; their
  * goldens come from llama.cpp's quantize_row_*_ref (libggml) since gguf-py has
  * no quantizer for them, and their dequantized goldens from gguf-py.
@@ -187,11 +193,49 @@ static int cmd_model(const char *dir, const char *model, const char *list_name, 
     return CHECK_EXIT();
 }
 
+static int cmd_vecdot(const char *dir) {
+    size_t len = 0;
+    unsigned char *g = read_file(dir, "vecdot_ggml.bin", &len);
+    CHECK(g != NULL);
+    if (!g) return CHECK_EXIT();
+    size_t off = 0;
+    int types = 0;
+    while (off + 20 <= len) {
+        uint32_t h[5];
+        memcpy(h, g + off, sizeof h);
+        off += sizeof h;
+        const uint32_t type = h[0], K = h[1], rows = h[2], wrs = h[3], xrs = h[4];
+        const struct smelt_type_traits *tr = smelt_quant_traits(type);
+        CHECKF(tr && tr->vec_dot && smelt_quant_row_size(type, K) == wrs &&
+                   smelt_quant_row_size(tr->vec_dot_type, K) == xrs,
+               "record of type %u: unknown type or row sizes", type);
+        if (!tr || !tr->vec_dot || off + (size_t)rows * (wrs + xrs + 4) > len) break;
+        const unsigned char *w = g + off, *x = w + (size_t)rows * wrs, *want = x + (size_t)rows * xrs;
+        int bad = 0;
+        for (uint32_t r = 0; r < rows; r++) {
+            const float got = tr->vec_dot(K, w + (size_t)r * wrs, x + (size_t)r * xrs);
+            float ref;
+            memcpy(&ref, want + 4 * r, 4);
+            if (memcmp(&got, &ref, 4)) bad++;
+            if (memcmp(&got, &ref, 4) && bad <= 2)
+                CHECKF(0, "%s row %u: vec_dot %.9g, ggml %.9g", tr->name, r, got, ref);
+        }
+        printf("%-6s vec_dot == ggml_vec_dot (%u rows, K=%u, tier %s)%s\n", tr->name, rows, K, smelt_kernels_isa(),
+               bad ? " FAILED" : "");
+        off += (size_t)rows * (wrs + xrs + 4);
+        types++;
+    }
+    CHECKF(off == len && types >= 9, "vecdot_ggml.bin: %d records, %zu of %zu bytes read", types, off, len);
+    free(g);
+    return CHECK_EXIT();
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "quant")) return cmd_quant(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "vecdot")) return cmd_vecdot(argv[2]);
     if (argc >= 4 && argc <= 6 && !strcmp(argv[1], "model"))
         return cmd_model(argv[2], argv[3], argc > 4 ? argv[4] : "model_tensors.txt",
                          argc > 5 ? argv[5] : "smollm2-135m");
-    fprintf(stderr, "usage: test_quant_golden quant DIR | model DIR MODEL [LIST [PULL]]\n");
+    fprintf(stderr, "usage: test_quant_golden quant DIR | vecdot DIR | model DIR MODEL [LIST [PULL]]\n");
     return 2;
 }

@@ -14,6 +14,10 @@ set_tests_properties(quant_isa_generic PROPERTIES ENVIRONMENT "SMELT_ISA=generic
 # Golden files from tests/quant/make_golden.py (gguf python = llama.cpp reference quantizers).
 smelt_add_test_exe(test_quant_golden ${CMAKE_CURRENT_LIST_DIR}/test_quant_golden.c)
 add_test(NAME quant_golden COMMAND test_quant_golden quant ${CMAKE_CURRENT_LIST_DIR}/golden)
+# vec_dot against llama.cpp's AVX2 kernels (tests/quant/make_vecdot_golden.py, oracle venv): bit-identical
+# for Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K IQ4_XS (Q2_K, Q3_K, IQ4_NL are not yet: ~1e-5 relative)
+add_test(NAME quant_vecdot_ggml COMMAND test_quant_golden vecdot ${CMAKE_CURRENT_LIST_DIR}/golden)
+set_tests_properties(quant_vecdot_ggml PROPERTIES ENVIRONMENT SMELT_ISA=avx2)
 # Real tensors: a missing model FAILS (with a message to run `smelt pull`).
 add_test(NAME quant_golden_model COMMAND test_quant_golden model ${CMAKE_CURRENT_LIST_DIR}/golden
          ${SMELT_MODEL_DIR}/SmolLM2-135M-Instruct.Q4_1.gguf model_tensors.txt smollm2-135m)
