@@ -5,7 +5,9 @@
  * one float and accumulate it with a scalar FMA chain per output. smelt keeps
  * the file's row layout; these tiles compute, bit for bit, what those kernels
  * compute (references: smelt_dot_q4_0_r8_ref, smelt_dot_q4_k_r8_ref in
- * ggml_numerics.c).
+ * ggml_numerics.c). The same framework serves the order of llama.cpp's tiled
+ * K-quant matmul (ggml-cpu/tiled: Q4_K, Q5_K, Q6_K weights that are not
+ * repacked, 8+ tokens; kernel SMELT_R8_TILED).
  *
  * A tile holds up to 8 outputs (R weight rows x T tokens, R*T <= 8) in the 8
  * lanes of one float accumulator, lane k = r*T + t: the integer sums of the 8
@@ -136,20 +138,86 @@ R8_INLINE void q4_k_r8_tile(const int R, const int T, int gemm, int64_t nb, cons
                                                     _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), s1));
                 }
             }
-            if (gemm) {
+            if (gemm == SMELT_R8_GEMM) {
                 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(v)), d, acc);
                 accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m[ch]), dm, accm);
             } else {
                 for (int k = 0; k < R * T; k++) sumi[k] = _mm256_add_epi32(sumi[k], v[k]);
             }
         }
-        if (!gemm) {
+        if (gemm != SMELT_R8_GEMM) {
             const __m256i msum = _mm256_add_epi32(_mm256_add_epi32(m[0], m[1]), _mm256_add_epi32(m[2], m[3]));
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(sumi)), d, acc);
-            accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), dm, accm);
+            if (gemm == SMELT_R8_TILED) { /* fma(-dmin, msum, d_w * isum), then fma with d_x */
+                const __m256 res = _mm256_fnmadd_ps(lanes_of_rows(R, T, dmw), _mm256_cvtepi32_ps(msum),
+                                                    _mm256_mul_ps(lanes_of_rows(R, T, dw), _mm256_cvtepi32_ps(reduce8(sumi))));
+                acc = _mm256_fmadd_ps(res, ydv, acc);
+            } else {
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(sumi)), d, acc);
+                accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), dm, accm);
+            }
         }
     }
     store_lanes(R, T, _mm256_sub_ps(acc, accm), y, ldy);
+}
+
+/* ---- Q5_K x Q8_K in the tiled order (as Q4_K's, bit 4 of sub-block j from
+ * bit j of qh; maddubs pairs of q <= 31 with y: <= 7874). `gemm` unused. */
+R8_INLINE void q5_k_tiled_tile(const int R, const int T, int gemm, int64_t nb, const uint8_t *w, size_t ws,
+                               const uint8_t *x, size_t xs, const float *yd, float *y, int64_t ldy) {
+    (void)gemm;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t sc[8][16];
+        float dw[8], dmw[8];
+        __m128i mins[8], ps[8];
+        for (int r = 0; r < R; r++) {
+            const smelt_block_q5_k *b = (const smelt_block_q5_k *)(w + (size_t)r * ws) + i;
+            k4_scales_mins(b->scales, sc[r]);
+            mins[r] = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sc[r] + 8)));
+            dw[r] = FP16(b->d);
+            dmw[r] = FP16(b->dmin);
+        }
+        for (int k = R * T; k < 8; k++) ps[k] = _mm_setzero_si128();
+        for (int t = 0; t < T; t++) {
+            const smelt_block_q8_k *c = (const smelt_block_q8_k *)(x + (size_t)t * xs) + i;
+            const __m128i b32 = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)c->bsums),
+                                               _mm_loadu_si128((const __m128i *)(c->bsums + 8)));
+            for (int r = 0; r < R; r++) ps[r * T + t] = _mm_madd_epi16(b32, mins[r]);
+        }
+        __m256i sumi[8];
+        for (int k = 0; k < 8; k++) sumi[k] = _mm256_setzero_si256();
+        for (int ch = 0; ch < 4; ch++)
+            for (int r = 0; r < R; r++) {
+                const smelt_block_q5_k *b = (const smelt_block_q5_k *)(w + (size_t)r * ws) + i;
+                const __m256i q4 = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * ch));
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)b->qh);
+                const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, m4),
+                                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * ch), one), 4));
+                const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4),
+                                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * ch + 1), one), 4));
+                const __m256i s0 = _mm256_set1_epi16(sc[r][2 * ch]), s1 = _mm256_set1_epi16(sc[r][2 * ch + 1]);
+                for (int t = 0; t < T; t++) {
+                    const smelt_block_q8_k *c = (const smelt_block_q8_k *)(x + (size_t)t * xs) + i;
+                    const __m256i y0 = _mm256_loadu_si256((const __m256i *)(c->qs + 64 * ch));
+                    const __m256i y1 = _mm256_loadu_si256((const __m256i *)(c->qs + 64 * ch + 32));
+                    sumi[r * T + t] = _mm256_add_epi32(sumi[r * T + t],
+                        _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), s0),
+                                         _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), s1)));
+                }
+            }
+        /* msum lane k = the sum of the 4 pair sums of ps[k] */
+        const __m256i x0 = _mm256_set_m128i(ps[4], ps[0]), x1 = _mm256_set_m128i(ps[5], ps[1]);
+        const __m256i x2 = _mm256_set_m128i(ps[6], ps[2]), x3 = _mm256_set_m128i(ps[7], ps[3]);
+        const __m256i t0 = _mm256_unpacklo_epi32(x0, x1), t1 = _mm256_unpackhi_epi32(x0, x1);
+        const __m256i t2 = _mm256_unpacklo_epi32(x2, x3), t3 = _mm256_unpackhi_epi32(x2, x3);
+        const __m256i msum = _mm256_add_epi32(_mm256_add_epi32(_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2)),
+                                              _mm256_add_epi32(_mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)));
+        const __m256 res = _mm256_fnmadd_ps(lanes_of_rows(R, T, dmw), _mm256_cvtepi32_ps(msum),
+                                            _mm256_mul_ps(lanes_of_rows(R, T, dw), _mm256_cvtepi32_ps(reduce8(sumi))));
+        acc = _mm256_fmadd_ps(res, _mm256_loadu_ps(yd + i * 8), acc);
+    }
+    store_lanes(R, T, acc, y, ldy);
 }
 
 /* ---- Q6_K x Q8_K in the order of llama.cpp's tiled K-quant matmul (batches
@@ -218,6 +286,7 @@ typedef void (*r8_tile_fn)(int R, int T, int gemm, int64_t nb, const uint8_t *w,
     }
 R8_DISPATCH(q4_0_r8_tiles, q4_0_r8_tile)
 R8_DISPATCH(q4_k_r8_tiles, q4_k_r8_tile)
+R8_DISPATCH(q5_k_tiled_tiles, q5_k_tiled_tile)
 R8_DISPATCH(q6_k_tiled_tiles, q6_k_tiled_tile)
 
 /* per block i and lane k = r*T + t: the activation scale of token t (zero for
@@ -258,7 +327,7 @@ static void r8_drive(const struct r8_plan *p, int64_t K, const void *w, size_t w
         return;
     }
     float yd[R8_YBUF];
-    const int gemm = kernel == SMELT_R8_GEMM;
+    const int gemm = (int)kernel; /* tiles compare it with SMELT_R8_GEMM / SMELT_R8_TILED */
     /* rows per chunk: ~64 KiB of weights, reused (from L2) by every token tile */
     int64_t rb = (int64_t)((64 * 1024) / ws);
     if (rb < 8) rb = 8;
@@ -290,8 +359,13 @@ static float q4_0_ref(int64_t n, const void *w, const void *x, enum smelt_r8_ker
 #endif
 static const struct r8_plan plan_q4_0 = {q4_0_r8_tiles, SMELT_QK4_0, sizeof(smelt_block_q8_0), true, R8_Q40_T};
 static const struct r8_plan plan_q4_k = {q4_k_r8_tiles, SMELT_QK_K, sizeof(smelt_block_q8_k), false, 8};
+static const struct r8_plan plan_q5_k = {q5_k_tiled_tiles, SMELT_QK_K, sizeof(smelt_block_q8_k), false, 8};
 static const struct r8_plan plan_q6_k = {q6_k_tiled_tiles, SMELT_QK_K, sizeof(smelt_block_q8_k), false, 8};
 
+static float q5_k_ref(int64_t n, const void *w, const void *x, enum smelt_r8_kernel kernel) {
+    (void)kernel;
+    return smelt_dot_q5_k_tiled_ref(n, w, x);
+}
 static float q6_k_ref(int64_t n, const void *w, const void *x, enum smelt_r8_kernel kernel) {
     (void)kernel;
     return smelt_dot_q6_k_tiled_ref(n, w, x);
@@ -306,6 +380,10 @@ static void avx2_mm_r8_q4_k(int64_t K, const void *w, size_t ws, int64_t nr, con
     r8_drive(&plan_q4_k, K, w, ws, nr, xq, xs, nt, y, ldy, kernel, smelt_dot_q4_k_r8_ref);
 }
 
+static void avx2_mm_tiled_q5_k(int64_t K, const void *w, size_t ws, int64_t nr, const void *xq, size_t xs,
+                               int64_t nt, float *y, int64_t ldy, enum smelt_r8_kernel kernel) {
+    r8_drive(&plan_q5_k, K, w, ws, nr, xq, xs, nt, y, ldy, kernel, q5_k_ref);
+}
 static void avx2_mm_tiled_q6_k(int64_t K, const void *w, size_t ws, int64_t nr, const void *xq, size_t xs,
                                int64_t nt, float *y, int64_t ldy, enum smelt_r8_kernel kernel) {
     r8_drive(&plan_q6_k, K, w, ws, nr, xq, xs, nt, y, ldy, kernel, q6_k_ref);
@@ -316,6 +394,7 @@ static void avx2_mm_tiled_q6_k(int64_t K, const void *w, size_t ws, int64_t nr, 
 void smelt_kernels_fill_avx2_r8(struct smelt_kernel_set *ks) {
     ks->matmul_r8[SMELT_TYPE_Q4_0] = avx2_mm_r8_q4_0;
     ks->matmul_r8[SMELT_TYPE_Q4_K] = avx2_mm_r8_q4_k;
+    ks->matmul_r8[SMELT_TYPE_Q5_K] = avx2_mm_tiled_q5_k;
     ks->matmul_r8[SMELT_TYPE_Q6_K] = avx2_mm_tiled_q6_k;
 }
 

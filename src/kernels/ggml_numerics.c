@@ -402,9 +402,35 @@ float smelt_dot_q4_k_r8_ref(int64_t n, const void *w, const void *x, enum smelt_
         if (kernel == SMELT_R8_GEMV) {
             acc = fmaf((float)isum, d, acc);
             accm = fmaf((float)imin, dm, accm);
+        } else if (kernel == SMELT_R8_TILED) {
+            const float res = fmaf(-smelt_fp16_to_fp32(a[i].dmin), (float)imin, smelt_fp16_to_fp32(a[i].d) * (float)isum);
+            acc = fmaf(res, b[i].d, acc);
         }
     }
     return acc - accm;
+}
+
+float smelt_dot_q5_k_tiled_ref(int64_t n, const void *w, const void *x) {
+    const smelt_block_q5_k *a = w;
+    const smelt_block_q8_k *b = x;
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n / SMELT_QK_K; i++) {
+        int32_t isum = 0, imin = 0;
+        for (int j = 0; j < 8; j++) { /* sub-block j: nibbles as Q4_K, bit 4 = bit j of qh[l] */
+            int sc, m, dot = 0;
+            q4_k_scale_min(j, a[i].scales, &sc, &m);
+            for (int l = 0; l < 32; l++) {
+                const uint8_t q = a[i].qs[32 * (j / 2) + l];
+                const int v = ((j & 1) ? q >> 4 : q & 15) | (((a[i].qh[l] >> j) & 1) << 4);
+                dot += v * b[i].qs[32 * j + l];
+            }
+            isum += sc * dot;
+            imin += m * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+        }
+        const float res = fmaf(-smelt_fp16_to_fp32(a[i].dmin), (float)imin, smelt_fp16_to_fp32(a[i].d) * (float)isum);
+        acc = fmaf(res, b[i].d, acc);
+    }
+    return acc;
 }
 
 float smelt_dot_q6_k_tiled_ref(int64_t n, const void *w, const void *x) {

@@ -17,8 +17,9 @@
  *     output of those kernels; the AVX2 tiles (avx2_r8.c) reproduce them bit
  *     for bit;
  *   - the order of llama.cpp's tiled K-quant matmul (ggml-cpu/tiled/), which
- *     serves Q6_K weights in batches of 8 tokens or more: one float per
- *     super-block, d_w * isum, then an FMA with the activation scale.
+ *     serves Q4_K (not repacked), Q5_K and Q6_K weights in batches of 8
+ *     tokens or more: one float per super-block, d_w * isum (minus
+ *     dmin_w * msum, fused), then an FMA with the activation scale.
  * Every function has a scalar version (using fmaf) and an AVX2+FMA version
  * selected at run time; both give identical results. */
 #ifndef SMELT_GGML_NUMERICS_H
@@ -45,21 +46,26 @@ float smelt_dot_f32_order(int64_t n, const float *x, const float *y, enum smelt_
  * alike): for each block acc = fma((float)isum, d_w * d_x, acc), isum the
  * exact integer dot of the block. n: elements (multiple of 32). */
 float smelt_dot_q4_0_r8_ref(int64_t n, const void *w, const void *x);
-/* The two kernels of a repacked Q4_K x Q8_K weight: GEMM for the first
- * n_tok - n_tok % 4 tokens of a batch of more than 3, GEMV for the others. */
-enum smelt_r8_kernel { SMELT_R8_GEMV = 0, SMELT_R8_GEMM = 1 };
-/* One output of llama.cpp's repacked Q4_K x Q8_K kernels: two scalar FMA
- * chains, acc over sum(scale * q.y) with d_w * d_x and accm over
+/* The llama.cpp kernel whose order an output follows: for a repacked weight
+ * GEMM (the first n_tok - n_tok % 4 tokens of a batch of more than 3) or GEMV
+ * (the others); TILED: its tiled K-quant matmul (8+ tokens, weights not
+ * repacked). */
+enum smelt_r8_kernel { SMELT_R8_GEMV = 0, SMELT_R8_GEMM = 1, SMELT_R8_TILED = 2 };
+/* One output of llama.cpp's Q4_K x Q8_K kernels. Repacked (GEMV, GEMM): two
+ * scalar FMA chains, acc over sum(scale * q.y) with d_w * d_x and accm over
  * sum(min * bsum) with dmin_w * d_x, once per super-block (GEMV) or once per
- * pair of 32-element sub-blocks (GEMM); the result is acc - accm. n: elements
- * (multiple of 256). */
+ * pair of 32-element sub-blocks (GEMM); the result is acc - accm. TILED: per
+ * super-block acc = fma(fma(-dmin_w, (float)msum, d_w * (float)isum), d_x,
+ * acc). n: elements (multiple of 256). */
 float smelt_dot_q4_k_r8_ref(int64_t n, const void *w, const void *x, enum smelt_r8_kernel kernel);
 
 /* One output of llama.cpp's tiled K-quant matmul (ggml-cpu/tiled), which it
- * uses for Q6_K weights and batches of 8 or more tokens: per super-block
+ * uses for K-quant weights that are not repacked and batches of 8 or more tokens: per super-block
  * acc = fma(d_w * (float)isum, d_x, acc), isum = sum(scale * (q - 32) . y)
  * exact. n: elements (multiple of 256). */
 float smelt_dot_q6_k_tiled_ref(int64_t n, const void *w, const void *x);
+/* Q5_K in llama.cpp's tiled order: as Q4_K's TILED, with the fifth bit. */
+float smelt_dot_q5_k_tiled_ref(int64_t n, const void *w, const void *x);
 
 /* out[d] = sum_c p[c] * V[rows[c]*stride + d] for c in [0, n_cells), d in
  * [0, hd), with p in f32 holding f16-representable values (zeros skipped), V

@@ -35,7 +35,8 @@ enum smelt_mm_path smelt_matmul_path(uint32_t wtype, int64_t n_rows) {
     return SMELT_MM_PLAIN;
 }
 
-/* The repacked-weight order for tokens [t0, t1) of the batch, all with `kernel`. */
+/* Tokens [t0, t1) of the batch in the order of llama.cpp's `kernel` (repacked
+ * GEMM/GEMV, tiled). */
 static void matmul_r8(const char *w, enum smelt_type wtype, int64_t K, size_t w_stride, int64_t row0, int64_t row1,
                       const char *xb, size_t xq_stride, int64_t t0, int64_t t1, float *y, int64_t ld_y,
                       enum smelt_r8_kernel kernel) {
@@ -50,6 +51,7 @@ static void matmul_r8(const char *w, enum smelt_type wtype, int64_t K, size_t w_
             const void *wr = w + (size_t)r * w_stride, *xr = xb + (size_t)t * xq_stride;
             y[t * ld_y + r] = wtype == SMELT_TYPE_Q4_0   ? smelt_dot_q4_0_r8_ref(K, wr, xr)
                               : wtype == SMELT_TYPE_Q4_K ? smelt_dot_q4_k_r8_ref(K, wr, xr, kernel)
+                              : wtype == SMELT_TYPE_Q5_K ? smelt_dot_q5_k_tiled_ref(K, wr, xr)
                                                          : smelt_dot_q6_k_tiled_ref(K, wr, xr);
         }
 }
@@ -78,9 +80,9 @@ void smelt_matmul_rows(const void *w, enum smelt_type wtype, int64_t K, int64_t 
         matmul_r8(wb, wtype, K, w_stride, row0, row1, xb, xq_stride, n_gemm, n_tok, y, ld_y, SMELT_R8_GEMV);
         return;
     }
-    if (wtype == SMELT_TYPE_Q6_K && n_tok >= 8) {
+    if ((wtype == SMELT_TYPE_Q4_K || wtype == SMELT_TYPE_Q5_K || wtype == SMELT_TYPE_Q6_K) && n_tok >= 8) {
         /* llama.cpp's tiled K-quant matmul (ggml_tiled_min_batch: 8 tokens) */
-        matmul_r8(wb, wtype, K, w_stride, row0, row1, xb, xq_stride, 0, n_tok, y, ld_y, SMELT_R8_GEMM);
+        matmul_r8(wb, wtype, K, w_stride, row0, row1, xb, xq_stride, 0, n_tok, y, ld_y, SMELT_R8_TILED);
         return;
     }
     if (wtype == SMELT_TYPE_F16 || wtype == SMELT_TYPE_F32) {

@@ -5,12 +5,12 @@
  *                                  (kernel_set.matmul[t]) against its paired
  *                                  dot (matmul_dot[t]) called per (row, token),
  *                                  each repacked-weight tile (matmul_r8[t]) in
- *                                  both kernels against its *_r8_ref (Q6_K:
- *                                  smelt_dot_q6_k_tiled_ref)
+ *                                  each of its kernels (GEMV, GEMM, TILED)
+ *                                  against its reference
  *   test_matmul_bitexact dispatch  smelt_matmul_rows against the dispatched
  *                                  vec_dot of every quantized type (plain
- *                                  path; Q6_K from 8 tokens: the tiled
- *                                  order), the ggml f16/f32 orders (F16, F32),
+ *                                  path; Q4_K, Q5_K, Q6_K from 8 tokens:
+ *                                  the tiled order), the ggml f16/f32 orders (F16, F32),
  *                                  the *_r8_ref with llama.cpp's GEMM/GEMV
  *                                  split of the tokens (repack path)
  *
@@ -80,31 +80,39 @@ enum want_kind {
     WANT_DOT,       /* dot(K, w, x) */
     WANT_F_ORDER,   /* F16/F32: tinyBLAS order for n_tok >= 2 and K % 8 == 0, else vec_dot order */
     WANT_R8_SPLIT,  /* repack order, GEMM for the first n_tok - n_tok % 4 tokens when n_tok > 3 */
-    WANT_R8_GEMM,   /* repack order, GEMM kernel for every token */
-    WANT_R8_GEMV,   /* repack order, GEMV kernel for every token */
-    WANT_TILED,     /* Q6_K: llama.cpp's tiled order for n_tok >= 8, else dot(K, w, x) */
+    WANT_KERNEL,    /* the order of one llama.cpp kernel (e->kernel) for every token */
+    WANT_TILED,     /* Q4_K/Q5_K/Q6_K: llama.cpp's tiled order for n_tok >= 8, else dot(K, w, x) */
 };
 struct want {
     enum want_kind kind;
     smelt_vec_dot_fn dot;
+    enum smelt_r8_kernel kernel;
 };
+
+/* the reference of llama.cpp's `kernel` for one output of a weight of `type` */
+static float kernel_ref(uint32_t type, enum smelt_r8_kernel kernel, int64_t K, const void *w, const void *x) {
+    switch (type) {
+    case SMELT_TYPE_Q4_0: return smelt_dot_q4_0_r8_ref(K, w, x);
+    case SMELT_TYPE_Q4_K: return smelt_dot_q4_k_r8_ref(K, w, x, kernel);
+    case SMELT_TYPE_Q5_K: return smelt_dot_q5_k_tiled_ref(K, w, x);
+    default: return smelt_dot_q6_k_tiled_ref(K, w, x);
+    }
+}
 
 static float want_value(const struct want *e, uint32_t type, int64_t K, const void *w, const void *x, int64_t t,
                         int64_t nt) {
-    enum smelt_r8_kernel kern = SMELT_R8_GEMV;
     switch (e->kind) {
     case WANT_DOT: return e->dot(K, w, x);
     case WANT_F_ORDER: {
         const enum smelt_dot_order o = nt >= 2 && K % 8 == 0 ? SMELT_ORDER_SGEMM : SMELT_ORDER_VECDOT;
         return type == SMELT_TYPE_F16 ? smelt_dot_f16_order(K, w, x, o) : smelt_dot_f32_order(K, w, x, o);
     }
-    case WANT_R8_SPLIT: kern = nt > 3 && t < nt - nt % 4 ? SMELT_R8_GEMM : SMELT_R8_GEMV; break;
-    case WANT_R8_GEMM: kern = SMELT_R8_GEMM; break;
-    case WANT_R8_GEMV: break;
-    case WANT_TILED: return nt >= 8 ? smelt_dot_q6_k_tiled_ref(K, w, x) : e->dot(K, w, x);
+    case WANT_R8_SPLIT:
+        return kernel_ref(type, nt > 3 && t < nt - nt % 4 ? SMELT_R8_GEMM : SMELT_R8_GEMV, K, w, x);
+    case WANT_KERNEL: return kernel_ref(type, e->kernel, K, w, x);
+    case WANT_TILED: return nt >= 8 ? kernel_ref(type, SMELT_R8_TILED, K, w, x) : e->dot(K, w, x);
     }
-    if (type == SMELT_TYPE_Q6_K) return smelt_dot_q6_k_tiled_ref(K, w, x); /* one kernel */
-    return type == SMELT_TYPE_Q4_0 ? smelt_dot_q4_0_r8_ref(K, w, x) : smelt_dot_q4_k_r8_ref(K, w, x, kern);
+    return 0.0f;
 }
 
 /* run `mm` and the per-output reference over rows [r0, r1), compare bits and sentinels */
@@ -183,16 +191,19 @@ static int test_tiers(void) {
         smelt_kernels_fill((enum smelt_isa)isa, &ks);
         for (uint32_t t = 0; t < SMELT_TYPE_COUNT; t++) {
             if (ks.matmul_r8[t]) {
+                /* repacked weights: GEMV and GEMM; weights llama.cpp does not repack: TILED */
                 const struct smelt_type_traits *tr = smelt_quant_traits(t);
-                for (int k = 0; k < 2; k++) {
-                    struct r8_ctx c = {ks.matmul_r8[t], k ? SMELT_R8_GEMM : SMELT_R8_GEMV};
-                    const struct want e = {k ? WANT_R8_GEMM : WANT_R8_GEMV, NULL};
+                const bool rep = t == SMELT_TYPE_Q4_0 || t == SMELT_TYPE_Q4_K, til = t != SMELT_TYPE_Q4_0;
+                static const char *const names[] = {"gemv", "gemm", "tiled"};
+                for (int k = rep ? 0 : 2; k <= (til ? 2 : 1); k++) {
+                    struct r8_ctx c = {ks.matmul_r8[t], (enum smelt_r8_kernel)k};
+                    const struct want e = {WANT_KERNEL, NULL, (enum smelt_r8_kernel)k};
                     char what[64];
-                    snprintf(what, sizeof what, "tier %s r8 tile (%s)", smelt_isa_name((enum smelt_isa)isa),
-                             k ? "gemm" : "gemv");
+                    snprintf(what, sizeof what, "tier %s r8 tile (%s)", smelt_isa_name((enum smelt_isa)isa), names[k]);
                     sweep(what, tr, run_r8_tile, &c, &e);
+                    printf("%-8s %-6s %s tile == its reference\n", smelt_isa_name((enum smelt_isa)isa), tr->name,
+                           names[k]);
                 }
-                printf("%-8s %-6s r8 tile == r8_ref (gemm, gemv)\n", smelt_isa_name((enum smelt_isa)isa), tr->name);
                 tested++;
             }
             if (!ks.matmul[t]) continue;
@@ -201,7 +212,7 @@ static int test_tiers(void) {
             if (!ks.matmul_dot[t]) continue;
             char what[64];
             snprintf(what, sizeof what, "tier %s tile", smelt_isa_name((enum smelt_isa)isa));
-            const struct want e = {WANT_DOT, ks.matmul_dot[t]};
+            const struct want e = {WANT_DOT, ks.matmul_dot[t], SMELT_R8_GEMV};
             sweep(what, tr, run_tile, &ks.matmul[t], &e);
             printf("%-8s %-6s tile == vec_dot\n", smelt_isa_name((enum smelt_isa)isa), tr->name);
             tested++;
@@ -220,14 +231,14 @@ static void test_dispatch(void) {
         if (t == SMELT_TYPE_BF16) continue; /* neither tiles nor a llama.cpp order */
         const bool fo = t == SMELT_TYPE_F32 || t == SMELT_TYPE_F16;
         struct rows_ctx c = {t, SMELT_MM_PLAIN};
-        const bool q6 = t == SMELT_TYPE_Q6_K;
-        const struct want e = {fo ? WANT_F_ORDER : q6 ? WANT_TILED : WANT_DOT, tr->vec_dot};
+        const bool q6 = t == SMELT_TYPE_Q4_K || t == SMELT_TYPE_Q5_K || t == SMELT_TYPE_Q6_K;
+        const struct want e = {fo ? WANT_F_ORDER : q6 ? WANT_TILED : WANT_DOT, tr->vec_dot, SMELT_R8_GEMV};
         sweep("smelt_matmul_rows", tr, run_rows, &c, &e);
         printf("%-6s smelt_matmul_rows == %s (tier %s)\n", tr->name,
                fo ? "ggml f16/f32 orders" : q6 ? "vec_dot, tiled order from 8 tokens" : "vec_dot", smelt_kernels_isa());
         if (smelt_matmul_path(t, 8) == SMELT_MM_REPACK8) {
             struct rows_ctx c8 = {t, SMELT_MM_REPACK8};
-            const struct want e8 = {WANT_R8_SPLIT, NULL};
+            const struct want e8 = {WANT_R8_SPLIT, NULL, SMELT_R8_GEMV};
             sweep("smelt_matmul_rows repack8", tr, run_rows, &c8, &e8);
             printf("%-6s smelt_matmul_rows repack8 == r8_ref, gemm/gemv split (tier %s)\n", tr->name,
                    smelt_kernels_isa());
