@@ -19,7 +19,7 @@ Steps (every command is recorded in the output):
     (mean in_sum2/counts) is reported.
  3. For each type: `smelt quantize` and `llama-quantize` without an imatrix and with their own
     (with --cross also each with the other's).
- 4. `smelt quantize --ref` of every type (without and with llama-imatrix's imatrix) is compared
+ 4. `smelt quantize --ref` of every type (without imatrix; --ref takes none) is compared
     byte for byte with llama-quantize's file (a check that the mixes and the reference path agree).
     For each file: size, bits per weight (8 x total tensor data bytes / total tensor elements,
     over all tensors of the file, computed from the GGUF tensor table the same way for both
@@ -331,12 +331,11 @@ def render(res):
         ok = [c for c in res["ref_check"] if c["same_bytes"] == c["total"]]
         bad = [c for c in res["ref_check"] if c["same_bytes"] != c["total"]]
         L.append(f"`smelt quantize --ref` (llama.cpp's quantization functions, ported) reproduces llama-quantize's file "
-                 f"byte for byte in {len(ok)} of {len(res['ref_check'])} cases (every type above, without and with "
-                 "llama-imatrix's imatrix)" + (": " + "; ".join(
+                 f"byte for byte for {len(ok)} of the {len(res['ref_check'])} types above (without imatrix; --ref takes none)" + (": " + "; ".join(
                      f"{c['type']} imatrix {c['imatrix']}: {c['same_bytes']}/{c['total']} tensors identical" for c in bad)
                      if bad else "") +
                  ". So the mixes are the same, and the differences in the table come from smelt's default quantizers "
-                 "(and imatrix) alone.")
+                 "(and its imatrix) alone.")
         L.append("")
     tq = [r for r in res["rows"] if r.get("quantize_s") is not None]
     if tq:
@@ -517,12 +516,12 @@ def main():
     res["ref_check"] = []
     if not a.no_ref_check:
         for row in rows:
-            if row["tool"] != "llama.cpp" or row["setting"] == "cross":
+            # (--ref takes no imatrix: it is llama.cpp's quantization without one)
+            if row["tool"] != "llama.cpp" or row["imatrix"] != "none":
                 continue
-            tag = f"{row['type']}.smelt-ref.imat-{'none' if row['imatrix'] == 'none' else 'llama'}"
+            tag = f"{row['type']}.smelt-ref.imat-none"
             path = os.path.join(work, tag + ".gguf")
-            cmd = [smelt, "quantize", "--ref", "-t", T] + (["--imatrix", imat["llama.cpp"]] if row["imatrix"] != "none"
-                                                         else []) + [f32, path, row["type"]]
+            cmd = [smelt, "quantize", "--ref", "-t", T, f32, path, row["type"]]
             R.run(cmd, tag + ".quantize.log", reuse(path))
             _, tf = file_stats(path)
             st, sb, n = compare_tensors(tf, facts[row["path"]])
