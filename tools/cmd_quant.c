@@ -24,9 +24,14 @@ static const char *QUANT_USAGE =
     "  --output-tensor-type T      type of output.weight (and of tied embeddings)\n"
     "  --token-embedding-type T    type of token_embd.weight\n"
     "  --ref                       llama.cpp's reference quantizers (output = llama-quantize's)\n"
+    "  --no-self-calibration       without --imatrix: no importance data at all (plain error)\n"
+    "  --self-calibration-tokens N tokens the model writes for self-calibration (default 4096)\n"
     "  -t, --threads N             threads (default: all CPUs)\n"
     "  -q, --quiet                 no progress output\n"
-    "IN may also be a known model name (smollm2-135m, gemma3-270m).\n";
+    "IN may also be a known model name (smollm2-135m, gemma3-270m).\n"
+    "Without --imatrix (and without --ref), smelt first lets the model write text of its own and\n"
+    "uses the activations on it as importance data (self-calibration); the type mix and the\n"
+    "bits/weight stay those of a quantization without an imatrix.\n";
 
 static bool type_by_name(const char *s, int32_t *out) {
     for (uint32_t t = 0; t < SMELT_TYPE_COUNT; t++) {
@@ -67,6 +72,9 @@ int cmd_quantize(int argc, char **argv) {
     struct smelt_quantize_params qp;
     smelt_quantize_params_default(&qp);
     struct progress pg = {.tty = isatty(2) != 0, .t0 = time(NULL)};
+    bool self_cal = true;
+    struct smelt_selfcal_params scp;
+    smelt_selfcal_params_default(&scp);
     const char *pos[4];
     int npos = 0;
     for (int i = 2; i < argc; i++) {
@@ -87,6 +95,17 @@ int cmd_quantize(int argc, char **argv) {
             qp.pure = true;
         } else if (!strcmp(a, "--ref")) {
             qp.reference = true;
+        } else if (!strcmp(a, "--no-self-calibration")) {
+            self_cal = false;
+        } else if (!strcmp(a, "--self-calibration-tokens")) {
+            if (!has_val) goto needs_value;
+            char *end;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (*end || v < 64 || v > 1000000) {
+                cli_error("quantize: %s: '%s' is not a token count in 64..1000000", a, argv[i]);
+                return 2;
+            }
+            scp.n_tokens = v;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             pg.quiet = true;
         } else if (!strcmp(a, "--output-tensor-type") || !strcmp(a, "--token-embedding-type")) {
@@ -145,7 +164,52 @@ int cmd_quantize(int argc, char **argv) {
     struct smelt_quantize_stats st;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    enum smelt_status s = smelt_quantize_file(in, pos[1], &qp, &st);
+    enum smelt_status s = SMELT_OK;
+    char *cal = NULL;
+    const bool quantized = qp.ftype != 0 && qp.ftype != 1 && qp.ftype != 32; /* not F32/F16/BF16 */
+    if (self_cal && quantized && !qp.imatrix && !qp.reference) {
+        size_t n = strlen(pos[1]) + 32;
+        cal = malloc(n);
+        if (!cal) {
+            cli_error("out of memory");
+            free(in);
+            return 1;
+        }
+        snprintf(cal, n, "%s.selfcal.imatrix", pos[1]);
+        scp.n_threads = qp.n_threads;
+        /* check the input and the options before the model spends time writing text */
+        struct smelt_quantize_params dry = qp;
+        dry.dry_run = true;
+        dry.progress = NULL;
+        s = smelt_quantize_file(in, pos[1], &dry, NULL);
+        if (s) {
+            cli_error("%s", smelt_last_error());
+            free(cal);
+            free(in);
+            return 1;
+        }
+        if (!pg.quiet)
+            fprintf(stderr, "quantize: self-calibration: the model writes %lld tokens (--no-self-calibration to skip)\n",
+                    (long long)scp.n_tokens);
+        s = smelt_self_calibrate(in, &scp, cal);
+        if (s == SMELT_ERR_UNSUPPORTED || s == SMELT_ERR_FORMAT) {
+            fprintf(stderr, "smelt: warning: self-calibration is not possible for this model (%s); quantizing without "
+                            "importance data\n", smelt_last_error());
+            s = SMELT_OK;
+            unlink(cal);
+            free(cal);
+            cal = NULL;
+        } else if (!s) {
+            qp.imatrix = cal;
+            qp.imatrix_self = true;
+        }
+    }
+    if (!s) s = smelt_quantize_file(in, pos[1], &qp, &st);
+    if (cal) {
+        unlink(cal);
+        free(cal);
+        if (!s) qp.imatrix = NULL;
+    }
     clock_gettime(CLOCK_MONOTONIC, &b);
     if (s) {
         if (pg.tty && !pg.quiet) fputc('\n', stderr);
@@ -155,8 +219,9 @@ int cmd_quantize(int argc, char **argv) {
     }
     const double secs = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
     const double n = st.n_elements ? (double)st.n_elements : 1.0;
-    printf("quantize: %s -> %s (%s%s%s)\n", in, pos[1], smelt_ftype_name(qp.ftype),
-           qp.imatrix ? ", imatrix " : "", qp.imatrix ? qp.imatrix : "");
+    printf("quantize: %s -> %s (%s%s%s%s)\n", in, pos[1], smelt_ftype_name(qp.ftype),
+           qp.imatrix ? ", imatrix " : "", qp.imatrix ? qp.imatrix : "",
+           qp.imatrix_self ? ", self-calibrated" : qp.reference ? ", llama.cpp reference quantizers" : "");
     printf("  tensors:   %" PRId64 " (%" PRId64 " converted, %" PRId64 " with importance data, %" PRId64
            " fell back to a smaller block type)\n",
            st.n_tensors, st.n_converted, st.n_imatrix_used, st.n_fallback);

@@ -52,6 +52,9 @@ struct smelt_quantize_params {
     bool allow_requantize;       /* allow quantized -> other quantized type (loses quality) */
     bool pure;                   /* every weight gets the default type (no mixes; fallbacks still apply) */
     bool reference;              /* llama.cpp's reference quantizers instead of smelt's search (no imatrix) */
+    bool dry_run;                /* check the input and choose the types, write nothing */
+    bool imatrix_self;           /* the imatrix came from self-calibration: the type mix stays the one
+                                    without an imatrix (same bits/weight), recorded as quantize.self_calibration */
     int32_t output_type;         /* -1, or a tensor type for output.weight (and tied embeddings) */
     int32_t token_embd_type;     /* -1, or a tensor type for token_embd.weight */
     smelt_quantize_progress_fn progress;
@@ -90,6 +93,22 @@ int64_t smelt_imatrix_n_entries(const struct smelt_imatrix *im);
 void smelt_imatrix_set_chunks(struct smelt_imatrix *im, uint32_t n_chunks, uint32_t chunk_size);
 /* Write llama.cpp's GGUF imatrix format; `dataset` is stored in imatrix.datasets. */
 enum smelt_status smelt_imatrix_save(const struct smelt_imatrix *im, const char *path, const char *dataset);
+
+/* Self-calibration (src/engine/selfcal.c): when the user has no calibration
+ * text, the model writes its own: n_seq sequences sampled from BOS at
+ * temperature 1 (seed, seed+1, ...), n_tokens decoded in all, every matmul
+ * input observed; the importance matrix is saved to imatrix_out (llama.cpp's
+ * format, dataset "self-calibration"). `smelt quantize` does this by default
+ * when no --imatrix is given (see README). */
+struct smelt_selfcal_params {
+    int32_t n_seq;    /* parallel sequences, default 8 */
+    int64_t n_tokens; /* tokens decoded in all, default 4096 */
+    uint64_t seed;    /* default 1234 */
+    int n_threads;    /* 0: all CPUs */
+};
+void smelt_selfcal_params_default(struct smelt_selfcal_params *p);
+enum smelt_status smelt_self_calibrate(const char *model_path, const struct smelt_selfcal_params *p,
+                                       const char *imatrix_out);
 
 #ifdef __cplusplus
 }

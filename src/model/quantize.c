@@ -319,7 +319,7 @@ enum smelt_status smelt_quantize_file(const char *in_path, const char *out_path,
     for (int64_t i = 0; i < nt; i++) order[i] = smelt_gguf_tensor(g, i);
     qsort(order, (size_t)nt, sizeof *order, cmp_tensor);
 
-    struct mix_state ms = {.ftype = p->ftype, .tied = true, .has_imatrix = p->imatrix != NULL,
+    struct mix_state ms = {.ftype = p->ftype, .tied = true, .has_imatrix = p->imatrix != NULL && !p->imatrix_self,
                            .output_type = p->output_type, .token_embd_type = p->token_embd_type};
     const uint32_t n_head = get_arch_u32(g, arch, "attention.head_count", 1);
     const uint32_t n_head_kv = get_arch_u32(g, arch, "attention.head_count_kv", n_head);
@@ -386,18 +386,23 @@ enum smelt_status smelt_quantize_file(const char *in_path, const char *out_path,
         }
     }
 
+    if (p->dry_run) goto done;
+
     /* metadata: everything copied, then file type and quantization version (set last, as llama.cpp does) */
     if ((s = smelt_gguf_writer_new(&w))) goto done;
     for (int64_t i = 0; !s && i < smelt_gguf_n_kv(g); i++) {
         const char *k = smelt_gguf_kv_key(g, i);
         if (strcmp(k, "general.quantization_version") == 0 || strcmp(k, "general.file_type") == 0 ||
-            strncmp(k, "split.", 6) == 0 || strncmp(k, "quantize.imatrix.", 17) == 0)
+            strncmp(k, "split.", 6) == 0 || strncmp(k, "quantize.imatrix.", 17) == 0 ||
+            strcmp(k, "quantize.self_calibration") == 0)
             continue;
         s = smelt_gguf_writer_copy_kv(w, g, i);
     }
     if (!s) s = smelt_gguf_writer_set_u32(w, "general.quantization_version", 2);
     if (!s) s = smelt_gguf_writer_set_u32(w, "general.file_type", p->ftype);
-    if (!s && p->imatrix) {
+    if (!s && p->imatrix && p->imatrix_self) {
+        s = smelt_gguf_writer_set_bool(w, "quantize.self_calibration", true);
+    } else if (!s && p->imatrix) {
         s = smelt_gguf_writer_set_str(w, "quantize.imatrix.file", p->imatrix);
         if (!s && im.dataset) s = smelt_gguf_writer_set_str(w, "quantize.imatrix.dataset", im.dataset);
         if (!s) s = smelt_gguf_writer_set_i32(w, "quantize.imatrix.entries_count", (int32_t)im.n);

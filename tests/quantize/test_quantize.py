@@ -226,13 +226,46 @@ def test_errors_corrupt_or_mismatched_imatrix(smelt, f32, smelt_imatrix, work):
     assert not os.path.exists(out) and not os.path.exists(out + ".tmp")
 
 
-def test_imatrix_changes_the_file(smelt, f32, smelt_imatrix, work):
+@pytest.fixture(scope="session")
+def tiny():
+    """A small random-weight llama model (F16, width 128, 3 blocks) from tests/arch: quick to
+    quantize, for behaviour that does not need the real model."""
+    return os.path.join(ROOT, "tests", "arch", "golden", "llama_untied", "model.gguf")
+
+
+def test_imatrix_changes_the_file(smelt, tiny, work):
     """With an importance matrix the chosen blocks differ, and the summary says how many tensors used it."""
-    a, b = os.path.join(work, "a.gguf"), os.path.join(work, "b.gguf")
-    ok(run(smelt, "quantize", "-q", f32, a, "Q8_0"))
-    p = ok(run(smelt, "quantize", "-q", "--imatrix", smelt_imatrix, f32, b, "Q8_0"))
-    assert b"210 with importance data" in p.stdout
+    im, a, b = (os.path.join(work, n) for n in ("tiny.imatrix", "a.gguf", "b.gguf"))
+    ok(run(smelt, "imatrix", "-m", tiny, "-f", CALIB, "-o", im, "-c", "128", "--chunks", "4"))
+    ok(run(smelt, "quantize", "-q", "--no-self-calibration", tiny, a, "Q4_0"))
+    p = ok(run(smelt, "quantize", "-q", "--imatrix", im, tiny, b, "Q4_0"))
+    assert b"21 with importance data" in p.stdout, p.stdout  # 7 weights x 3 blocks
     # same layout (the imatrix adds only quantize.imatrix.* keys), other blocks
     assert abs(os.path.getsize(a) - os.path.getsize(b)) < 4096 and sha256(a) != sha256(b)
-    os.unlink(a)
-    os.unlink(b)
+    for f in (im, a, b):
+        os.unlink(f)
+
+
+def test_imatrix_self_calibration(smelt, tiny, work):
+    """Without --imatrix the model writes its own calibration text: importance data for every
+    block weight, the type mix (and bits/weight) of a quantization without imatrix, and the same
+    file every time."""
+    plain, a, b = (os.path.join(work, n) for n in ("plain.gguf", "self-a.gguf", "self-b.gguf"))
+    ok(run(smelt, "quantize", "-q", "--no-self-calibration", tiny, plain, "Q4_0"))
+    p = ok(run(smelt, "quantize", "-q", "--self-calibration-tokens", "512", tiny, a, "Q4_0"))
+    out = p.stdout.decode()
+    assert "self-calibrated" in out and "21 with importance data" in out, out
+    ok(run(smelt, "quantize", "-q", "--self-calibration-tokens", "512", tiny, b, "Q4_0"))
+    assert sha256(a) == sha256(b), "self-calibration is not deterministic"
+    assert sha256(a) != sha256(plain)
+    import gguf
+    ra, rp = gguf.GGUFReader(a), gguf.GGUFReader(plain)
+    assert [(t.name, t.tensor_type) for t in ra.tensors] == [(t.name, t.tensor_type) for t in rp.tensors]
+    assert ra.fields["quantize.self_calibration"].contents() is True
+    assert "quantize.imatrix.file" not in ra.fields
+    assert not any(f.endswith(".selfcal.imatrix") for f in os.listdir(work)), "temporary imatrix left behind"
+    for f in (plain, a, b):
+        os.unlink(f)
+    # bad input is refused before the model writes anything
+    fails(run(smelt, "quantize", "--self-calibration-tokens", "5", tiny, a, "Q4_0"), "64..1000000", code=2)
+    fails(run(smelt, "quantize", tiny, a, "Q9"), "unknown type", code=2)
