@@ -17,10 +17,13 @@ def pytest_collection_modifyitems(config, items):
     if not config.getoption("--quick"):
         return
     skip = pytest.mark.skip(reason="--quick: one type per quantizer family")
+    skip_rt = pytest.mark.skip(reason="--quick: the round trips are oracle checks of the release build")
     for it in items:
         cs = getattr(it, "callspec", None)
         if it.name.startswith("test_ref_matches") and cs and cs.params.get("typ") not in QUICK_TYPES:
             it.add_marker(skip)
+        if it.name.startswith("test_roundtrip"):
+            it.add_marker(skip_rt)
 
 
 @pytest.fixture(scope="session")
