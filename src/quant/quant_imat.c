@@ -120,6 +120,12 @@ static inline float next_cross(const qgrid *g, float y, int k) {
     return INFINITY;
 }
 
+/* Capacity of the event list of one sweep; a sweep with more crossings
+ * falls back to merging the elements' streams with a heap (same order). */
+#ifndef SWEEP_MAX_EV
+#define SWEEP_MAX_EV 2048
+#endif
+
 static inline bool ev_less(float sa, int ja, float sb, int jb) { return sa < sb || (sa == sb && ja < jb); }
 
 /* Min-heap of pending crossings (inverse scale hs, element hj). */
@@ -137,38 +143,110 @@ static void heap_down(float *hs, int *hj, int m, int i) {
     }
 }
 
+static inline uint32_t f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* Sorts the events (key: bits of the positive inverse scale << 32 | element)
+ * ascending: a bucket pass on the high bits of the keys (bits of positive
+ * floats are ordered like the floats), then insertion sort of the nearly
+ * sorted result. */
+static void sort_events(uint64_t *ev, uint64_t *tmp, int m, uint32_t bmin, uint32_t bmax) {
+    if (m < 2) return;
+    int nb = 16;
+    while (nb < m && nb < 1024) nb *= 2;
+    int shift = 0;
+    while (((bmax - bmin) >> shift) >= (uint32_t)nb) shift++;
+    uint16_t cnt[1025];
+    memset(cnt, 0, (size_t)(nb + 1) * sizeof *cnt);
+    for (int i = 0; i < m; i++) cnt[(((uint32_t)(ev[i] >> 32) - bmin) >> shift) + 1]++;
+    for (int b = 0; b < nb; b++) cnt[b + 1] = (uint16_t)(cnt[b + 1] + cnt[b]);
+    for (int i = 0; i < m; i++) tmp[cnt[((uint32_t)(ev[i] >> 32) - bmin) >> shift]++] = ev[i];
+    for (int i = 1; i < m; i++) {
+        const uint64_t k = tmp[i];
+        int p = i;
+        while (p > 0 && tmp[p - 1] > k) tmp[p] = tmp[p - 1], p--;
+        tmp[p] = k;
+    }
+    memcpy(ev, tmp, (size_t)m * sizeof *ev);
+}
+
 /* Best t > 0 for y ~ t * v[idx] over inverse scales s = 1/t in [s_lo, s_hi]:
  * returns the gain S_yv^2 / S_vv of the best pattern (error = S_yy - gain),
  * *t_out its least-squares scale; 0 when no pattern has S_yv > 0. The
- * crossings are visited in order of s (ties by element) from a heap that
- * holds each element's next one. */
+ * crossings are visited in order of s (ties by element): every element's
+ * crossings are listed and sorted (or, past SWEEP_MAX_EV of them, merged from
+ * a heap that holds each element's next one). */
 static double sweep_one_sign(const float *y, const float *w, int n, const qgrid *g, float s_lo, float s_hi,
                              float *t_out) {
-    int idx[SWEEP_MAX_N], hj[SWEEP_MAX_N];
-    float hs[SWEEP_MAX_N];
+    int idx[SWEEP_MAX_N];
+    double wd[SWEEP_MAX_N], wyd[SWEEP_MAX_N];
     double sxv = 0, svv = 0;
-    int m = 0;
+    if (!(s_hi <= 3.4028234e38f)) s_hi = 3.4028234e38f; /* never list the "no crossing" INFINITY */
     for (int j = 0; j < n; j++) {
         idx[j] = grid_idx(g, y[j] * s_lo);
         const double v = g->v[idx[j]];
+        wd[j] = (double)w[j];
+        wyd[j] = (double)w[j] * y[j];
         sxv += (double)w[j] * y[j] * v;
         svv += (double)w[j] * v * v;
-        const float s = next_cross(g, y[j], idx[j]);
-        if (s <= s_hi) hs[m] = s, hj[m] = j, m++;
     }
-    for (int i = m / 2 - 1; i >= 0; i--) heap_down(hs, hj, m, i);
     double best = 0;
     *t_out = 0;
     if (sxv > 0 && svv > 0) {
         best = sxv * sxv / svv;
         *t_out = (float)(sxv / svv);
     }
+    uint64_t ev[SWEEP_MAX_EV], tmp[SWEEP_MAX_EV];
+    int m = 0;
+    uint32_t bmin = UINT32_MAX, bmax = 0;
+    bool overflow = false;
+    for (int j = 0; j < n && !overflow; j++) {
+        for (int k = idx[j];;) {
+            const float s = next_cross(g, y[j], k);
+            if (!(s <= s_hi)) break;
+            if (m == SWEEP_MAX_EV) {
+                overflow = true;
+                break;
+            }
+            const uint32_t sb = f32_bits(s);
+            bmin = sb < bmin ? sb : bmin;
+            bmax = sb > bmax ? sb : bmax;
+            ev[m++] = (uint64_t)sb << 32 | (uint32_t)j;
+            k += y[j] > 0 ? 1 : -1;
+        }
+    }
+    if (!overflow) {
+        sort_events(ev, tmp, m, bmin, bmax);
+        for (int e = 0; e < m; e++) {
+            const int j = (int)(uint32_t)ev[e], k0 = idx[j], k1 = k0 + (y[j] > 0 ? 1 : -1);
+            idx[j] = k1;
+            const double v0 = g->v[k0], v1 = g->v[k1];
+            sxv += wyd[j] * (v1 - v0);
+            svv += wd[j] * (v1 * v1 - v0 * v0);
+            if (sxv > 0 && svv > 0 && sxv * sxv > best * svv) {
+                best = sxv * sxv / svv;
+                *t_out = (float)(sxv / svv);
+            }
+        }
+        return best;
+    }
+    int hj[SWEEP_MAX_N];
+    float hs[SWEEP_MAX_N];
+    m = 0;
+    for (int j = 0; j < n; j++) {
+        const float s = next_cross(g, y[j], idx[j]);
+        if (s <= s_hi) hs[m] = s, hj[m] = j, m++;
+    }
+    for (int i = m / 2 - 1; i >= 0; i--) heap_down(hs, hj, m, i);
     while (m > 0) {
         const int j = hj[0], k0 = idx[j], k1 = k0 + (y[j] > 0 ? 1 : -1);
         idx[j] = k1;
         const double v0 = g->v[k0], v1 = g->v[k1];
-        sxv += (double)w[j] * y[j] * (v1 - v0);
-        svv += (double)w[j] * (v1 * v1 - v0 * v0);
+        sxv += wyd[j] * (v1 - v0);
+        svv += wd[j] * (v1 * v1 - v0 * v0);
         if (sxv > 0 && svv > 0 && sxv * sxv > best * svv) {
             best = sxv * sxv / svv;
             *t_out = (float)(sxv / svv);
@@ -215,7 +293,9 @@ static double sym_scales(const float *x, const float *w, int n, const qgrid *g, 
     return gp;
 }
 
-/* Error of x ~ d * v[idx] with nearest levels (idx written if non-NULL). */
+/* Error of x ~ d * v[idx] with nearest levels (idx written if non-NULL).
+ * The levels and the terms w (x - d v)^2 are computed in loops the compiler
+ * can vectorize; the terms are summed in order. */
 static double sym_eval(const float *x, const float *w, int n, const qgrid *g, float d, uint8_t *idx) {
     double err = 0;
     if (d == 0) {
@@ -228,12 +308,42 @@ static double sym_eval(const float *x, const float *w, int n, const qgrid *g, fl
         return err;
     }
     const float id = 1 / d;
-    for (int j = 0; j < n; j++) {
-        const int k = grid_idx(g, x[j] * id);
-        if (idx) idx[j] = (uint8_t)k;
-        const double dx = (double)x[j] - (double)(d * g->v[k]);
-        err += w[j] * dx * dx;
+    int kk[SWEEP_MAX_N];
+    double t[SWEEP_MAX_N];
+    if (g->linear) {
+        /* grid_idx of a linear grid, branch-free */
+        const float v0 = g->v[0], vn = g->v[g->n - 1], flo = (float)g->lo;
+        const int top = g->n - 1;
+        for (int j = 0; j < n; j++) {
+            const float y = x[j] * id;
+            float yc = y < vn ? y : vn; /* keeps the conversion in range; */
+            yc = yc > v0 ? yc : v0;     /* the selects below decide there */
+            int k = (int)(yc - flo + 0.5f);
+            k = k < 0 ? 0 : k > top ? top : k;
+            k = y >= vn ? top : k;
+            k = y > v0 ? k : 0;
+            kk[j] = k;
+        }
+        for (int j = 0; j < n; j++) {
+            const double dx = (double)x[j] - (double)(d * (float)(kk[j] + g->lo));
+            t[j] = w[j] * dx * dx;
+        }
+    } else {
+        /* the nearest level's index is the number of midpoints below y */
+        for (int j = 0; j < n; j++) {
+            const float y = x[j] * id;
+            int k = 0;
+            for (int u = 0; u + 1 < g->n; u++) k += g->b[u] < y;
+            kk[j] = k;
+        }
+        for (int j = 0; j < n; j++) {
+            const double dx = (double)x[j] - (double)(d * g->v[kk[j]]);
+            t[j] = w[j] * dx * dx;
+        }
     }
+    for (int j = 0; j < n; j++) err += t[j];
+    if (idx)
+        for (int j = 0; j < n; j++) idx[j] = (uint8_t)kk[j];
     return err;
 }
 
