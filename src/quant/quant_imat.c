@@ -36,6 +36,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h> /* baseline on x86-64; the same IEEE results as the scalar code */
+#endif
 
 #include "quant/quant.h"
 #include "quant/quant_blocks.h"
@@ -87,6 +90,65 @@ static inline int grid_idx(const qgrid *g, float y) {
         else hi = mid;
     }
     return lo;
+}
+
+/* ---- per-element terms (SSE2 where available, same results as scalar) ---- */
+
+/* t[j] = w[j] * (x[j] - y[j])^2 in double, y[j] a float. */
+static inline double sq_term(float x, float y, float w) {
+    const double dx = (double)x - (double)y;
+    return w * dx * dx;
+}
+
+#if defined(__SSE2__)
+static inline void sq_terms4(const float *x, __m128 y, const float *w, double *t) {
+    const __m128 xv = _mm_loadu_ps(x), wv = _mm_loadu_ps(w);
+    const __m128d dl = _mm_sub_pd(_mm_cvtps_pd(xv), _mm_cvtps_pd(y));
+    const __m128d dh = _mm_sub_pd(_mm_cvtps_pd(_mm_movehl_ps(xv, xv)), _mm_cvtps_pd(_mm_movehl_ps(y, y)));
+    _mm_storeu_pd(t, _mm_mul_pd(_mm_mul_pd(_mm_cvtps_pd(wv), dl), dl));
+    _mm_storeu_pd(t + 2, _mm_mul_pd(_mm_mul_pd(_mm_cvtps_pd(_mm_movehl_ps(wv, wv)), dh), dh));
+}
+
+/* a ? b : c per 32-bit lane (mask m all ones or zeros). */
+static inline __m128i sel_i(__m128i m, __m128i b, __m128i c) {
+    return _mm_or_si128(_mm_and_si128(m, b), _mm_andnot_si128(m, c));
+}
+#endif
+
+/* Nearest q in 0..nmax of t = (x - b) / a, branch-free. */
+static inline int affine_round(float t, int nmax) {
+    const float fn = (float)nmax;
+    float tc = t < fn ? t : fn; /* keeps the conversion in range */
+    tc = tc > 0 ? tc : 0;
+    int l = (int)(tc + 0.5f);
+    l = t >= fn ? nmax : l;
+    return t <= 0 ? 0 : l;
+}
+
+/* l[j] = affine_round((x[j] - b) * ia, nmax) (0 if !active), and the terms
+ * w (x - (a l + b))^2. */
+static void affine_terms(const float *x, const float *w, int n, int nmax, bool active, float a, float b, float ia,
+                         int *l, double *t) {
+    int j = 0;
+#if defined(__SSE2__)
+    const __m128 fn = _mm_set1_ps((float)nmax), zero = _mm_setzero_ps(), half = _mm_set1_ps(0.5f);
+    const __m128 av = _mm_set1_ps(a), bv = _mm_set1_ps(b), iav = _mm_set1_ps(ia);
+    const __m128i nm = _mm_set1_epi32(nmax), act = _mm_set1_epi32(active ? -1 : 0);
+    for (; j + 4 <= n; j += 4) {
+        const __m128 tt = _mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(x + j), bv), iav);
+        const __m128 tc = _mm_max_ps(_mm_min_ps(tt, fn), zero);
+        __m128i li = _mm_cvttps_epi32(_mm_add_ps(tc, half));
+        li = sel_i(_mm_castps_si128(_mm_cmpge_ps(tt, fn)), nm, li);
+        li = _mm_andnot_si128(_mm_castps_si128(_mm_cmple_ps(tt, zero)), li);
+        li = _mm_and_si128(li, act);
+        _mm_storeu_si128((__m128i *)(l + j), li);
+        sq_terms4(x + j, _mm_add_ps(_mm_mul_ps(av, _mm_cvtepi32_ps(li)), bv), w + j, t + j);
+    }
+#endif
+    for (; j < n; j++) {
+        l[j] = active ? affine_round((x[j] - b) * ia, nmax) : 0;
+        t[j] = sq_term(x[j], a * (float)l[j] + b, w[j]);
+    }
 }
 
 /* ---- fp16 helpers ---- */
@@ -389,18 +451,34 @@ static void sym_block(const float *x, const float *w, int n, const qgrid *g, flo
 
 /* ---- affine fit x ~ a*q + b ---- */
 
-/* Weighted least squares of (a, b) for fixed q; b <= 0 if nonpos. Returns
- * false when the q do not determine a. */
-static bool affine_lsq(const float *x, const float *w, int n, const uint8_t *q, bool nonpos, float *a, float *b) {
-    double sw = 0, sq = 0, sqq = 0, sx = 0, sxq = 0;
+/* The sums over a pattern q that the least-squares fit needs, and its 64-bit
+ * FNV-1a hash, in one pass (the chains are independent, so they overlap).
+ * wd[j] = w[j], wx[j] = w[j] x[j] (in double). */
+typedef struct {
+    double sq, sqq, sxq;
+    uint64_t h;
+} qsums;
+
+#define FNV_OFFSET 14695981039346656037ull
+#define FNV_PRIME 1099511628211ull
+
+static void q_sums(const double *wd, const double *wx, const uint8_t *q, int n, qsums *r) {
+    double sq = 0, sqq = 0, sxq = 0;
+    uint64_t h = FNV_OFFSET;
     for (int j = 0; j < n; j++) {
-        const double wj = w[j], qj = q[j];
-        sw += wj;
-        sq += wj * qj;
-        sqq += wj * qj * qj;
-        sx += wj * x[j];
-        sxq += wj * x[j] * qj;
+        const double qj = q[j];
+        h = (h ^ q[j]) * FNV_PRIME;
+        sq += wd[j] * qj;
+        sqq += wd[j] * qj * qj;
+        sxq += wx[j] * qj;
     }
+    r->sq = sq, r->sqq = sqq, r->sxq = sxq, r->h = h;
+}
+
+/* Weighted least squares of (a, b) for fixed q (sums r; sw = sum w, sx =
+ * sum w x); b <= 0 if nonpos. Returns false when the q do not determine a. */
+static bool affine_lsq(double sw, double sx, const qsums *r, bool nonpos, float *a, float *b) {
+    const double sq = r->sq, sqq = r->sqq, sxq = r->sxq;
     if (!(sqq > 0)) return false;
     const double det = sw * sqq - sq * sq;
     double aa, bb;
@@ -417,29 +495,41 @@ static bool affine_lsq(const float *x, const float *w, int n, const uint8_t *q, 
 }
 
 static double affine_eval(const float *x, const float *w, int n, int nmax, float a, float b, uint8_t *q) {
-    double err = 0;
-    const float ia = a > 0 ? 1 / a : 0.f;
-    for (int j = 0; j < n; j++) {
-        int l = 0;
-        if (a > 0) {
-            const float t = (x[j] - b) * ia;
-            l = t <= 0 ? 0 : t >= (float)nmax ? nmax : (int)(t + 0.5f);
-        }
-        q[j] = (uint8_t)l;
-        const double dx = (double)x[j] - (double)(a * (float)l + b);
-        err += w[j] * dx * dx;
-    }
+    double err = 0, t[SWEEP_MAX_N];
+    int l[SWEEP_MAX_N];
+    affine_terms(x, w, n, nmax, a > 0, a, b, a > 0 ? 1 / a : 0.f, l, t);
+    for (int j = 0; j < n; j++) err += t[j];
+    for (int j = 0; j < n; j++) q[j] = (uint8_t)l[j];
     return err;
 }
 
-/* Records the pattern q; false if it was recorded before. */
-static bool note_pattern(uint64_t *seen, int *nseen, int cap, const uint8_t *q, int n) {
-    uint64_t h = 14695981039346656037ull;
-    for (int j = 0; j < n; j++) h = (h ^ q[j]) * 1099511628211ull;
+/* Records the pattern with hash h; false if it was recorded before. */
+static bool note_pattern(uint64_t *seen, int *nseen, int cap, uint64_t h) {
     for (int i = 0; i < *nseen; i++)
         if (seen[i] == h) return false;
     if (*nseen < cap) seen[(*nseen)++] = h;
     return true;
+}
+
+/* affine_eval (a > 0) that also returns the sums and hash of the new q. */
+static double affine_eval_sums(const float *x, const float *w, const double *wd, const double *wx, int n, int nmax,
+                               float a, float b, uint8_t *q, qsums *r) {
+    double t[SWEEP_MAX_N];
+    int l[SWEEP_MAX_N];
+    affine_terms(x, w, n, nmax, true, a, b, 1 / a, l, t);
+    double err = 0, sq = 0, sqq = 0, sxq = 0;
+    uint64_t h = FNV_OFFSET;
+    for (int j = 0; j < n; j++) {
+        const double qj = l[j];
+        err += t[j];
+        h = (h ^ (uint8_t)l[j]) * FNV_PRIME;
+        sq += wd[j] * qj;
+        sqq += wd[j] * qj * qj;
+        sxq += wx[j] * qj;
+    }
+    for (int j = 0; j < n; j++) q[j] = (uint8_t)l[j];
+    r->sq = sq, r->sqq = sqq, r->sxq = sxq, r->h = h;
+    return err;
 }
 
 /* Best (a >= 0, b) for x ~ a*q + b, q in 0..nmax (b <= 0 if nonpos), from
@@ -448,10 +538,12 @@ static bool note_pattern(uint64_t *seen, int *nseen, int cap, const uint8_t *q, 
 static double affine_fit(const float *x, const float *w, int n, int nmax, bool nonpos, int ncand, float *a_out,
                          float *b_out, uint8_t *q_out) {
     float mn = x[0], mx = x[0];
-    double sw = 0, sx = 0;
+    double sw = 0, sx = 0, wd[SWEEP_MAX_N], wx[SWEEP_MAX_N];
     for (int j = 0; j < n; j++) {
         mn = fminf(mn, x[j]);
         mx = fmaxf(mx, x[j]);
+        wd[j] = w[j];
+        wx[j] = (double)w[j] * x[j];
         sw += w[j];
         sx += (double)w[j] * x[j];
     }
@@ -466,21 +558,28 @@ static double affine_fit(const float *x, const float *w, int n, int nmax, bool n
     }
     /* Chains from different starts often meet: a pattern evaluated before
      * (by 64-bit hash) would continue as before, so the chain stops there. */
-    uint8_t q[SWEEP_MAX_N], q2[SWEEP_MAX_N];
+    uint8_t q[SWEEP_MAX_N], q2[SWEEP_MAX_N], q_prev[SWEEP_MAX_N];
     uint64_t seen[8 * 64];
+    if (ncand > 64) ncand = 64;
     int nseen = 0;
     for (int c = 0; c < ncand; c++) {
         const float delta = ncand > 1 ? -1.f + 2.5f * (float)c / (float)(ncand - 1) : 0.f;
         const float is = ((float)nmax + delta) / (mx - mn);
-        for (int j = 0; j < n; j++) {
-            const float t = (x[j] - mn) * is;
-            q[j] = (uint8_t)(t <= 0 ? 0 : t >= (float)nmax ? nmax : (int)(t + 0.5f));
-        }
+        int l[SWEEP_MAX_N];
+        double unused[SWEEP_MAX_N];
+        affine_terms(x, w, n, nmax, true, 0.f, mn, is, l, unused);
+        for (int j = 0; j < n; j++) q[j] = (uint8_t)l[j];
+        /* the previous start's pattern was noted (the list never fills:
+         * ncand * 8 <= its size), so the same pattern would stop at once */
+        if (c > 0 && !memcmp(q, q_prev, (size_t)n)) continue;
+        memcpy(q_prev, q, (size_t)n);
+        qsums r;
+        q_sums(wd, wx, q, n, &r);
         for (int it = 0; it < 8; it++) {
-            if (!note_pattern(seen, &nseen, (int)(sizeof seen / sizeof *seen), q, n)) break;
+            if (!note_pattern(seen, &nseen, (int)(sizeof seen / sizeof *seen), r.h)) break;
             float a, b;
-            if (!affine_lsq(x, w, n, q, nonpos, &a, &b)) break;
-            const double e = affine_eval(x, w, n, nmax, a, b, q2);
+            if (!affine_lsq(sw, sx, &r, nonpos, &a, &b)) break;
+            const double e = affine_eval_sums(x, w, wd, wx, n, nmax, a, b, q2, &r);
             if (e < best) best = e, best_a = a, best_b = b, memcpy(q_out, q2, (size_t)n);
             if (!memcmp(q, q2, (size_t)n)) break;
             memcpy(q, q2, (size_t)n);
@@ -507,6 +606,7 @@ static void affine_block_fp16(const float *x, const float *w, int nmax, uint16_t
     float a, b;
     uint8_t tmp[32];
     affine_fit(x, w, 32, nmax, false, 24, &a, &b, q);
+    *dh = *mh = 0;
     const uint16_t a0 = to_h(a), b0 = to_h(b);
     double best = INFINITY;
     for (int i = -1; i <= 1; i++) {
@@ -630,18 +730,12 @@ typedef struct {
 } kaff_cfg;
 
 static double kaff_sub(const float *x, const float *w, int n, int nmax, float e, float mm, uint8_t *q) {
-    double err = 0;
-    const float ie = e != 0 ? 1 / e : 0.f;
-    for (int j = 0; j < n; j++) {
-        int l = 0;
-        if (e != 0) {
-            const float t = (x[j] + mm) * ie;
-            l = t <= 0 ? 0 : t >= (float)nmax ? nmax : (int)(t + 0.5f);
-        }
-        q[j] = (uint8_t)l;
-        const double dx = (double)x[j] - (double)(e * (float)l - mm);
-        err += w[j] * dx * dx;
-    }
+    double err = 0, t[32];
+    int l[32];
+    /* x + mm == x - (-mm) and e l - mm == e l + (-mm) exactly */
+    affine_terms(x, w, n, nmax, e != 0, e, -mm, e != 0 ? 1 / e : 0.f, l, t);
+    for (int j = 0; j < n; j++) err += t[j];
+    for (int j = 0; j < n; j++) q[j] = (uint8_t)l[j];
     return err;
 }
 
