@@ -234,6 +234,11 @@ static void quantize_worker(void *arg, int ith, int nth) {
     }
 }
 
+static const char *base_name(const char *path) {
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
 /* Tensor order of llama.cpp's loader: by block number (tensors outside the blocks first), then by name. */
 static int layer_of(const char *name) {
     int l = -1;
@@ -403,8 +408,9 @@ enum smelt_status smelt_quantize_file(const char *in_path, const char *out_path,
     if (!s && p->imatrix && p->imatrix_self) {
         s = smelt_gguf_writer_set_bool(w, "quantize.self_calibration", true);
     } else if (!s && p->imatrix) {
-        s = smelt_gguf_writer_set_str(w, "quantize.imatrix.file", p->imatrix);
-        if (!s && im.dataset) s = smelt_gguf_writer_set_str(w, "quantize.imatrix.dataset", im.dataset);
+        /* file names without their folders, so the same inputs give the same file anywhere */
+        s = smelt_gguf_writer_set_str(w, "quantize.imatrix.file", base_name(p->imatrix));
+        if (!s && im.dataset) s = smelt_gguf_writer_set_str(w, "quantize.imatrix.dataset", base_name(im.dataset));
         if (!s) s = smelt_gguf_writer_set_i32(w, "quantize.imatrix.entries_count", (int32_t)im.n);
         if (!s) s = smelt_gguf_writer_set_i32(w, "quantize.imatrix.chunks_count", (int32_t)im.chunks);
     }

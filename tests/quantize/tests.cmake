@@ -6,8 +6,10 @@ set(_q_cmd ${SMELT_PYTHON} -m pytest -q -p no:cacheprovider ${CMAKE_CURRENT_LIST
 if(SMELT_SANITIZE)
   list(APPEND _q_cmd --quick)
 endif()
-foreach(group errors ref imatrix)
+foreach(group errors ref imatrix roundtrip)
   add_test(NAME quantize_${group} COMMAND ${_q_cmd} -k "test_${group}_")
 endforeach()
 # each runs quantizers / the model on 2 threads
-set_tests_properties(quantize_errors quantize_ref quantize_imatrix PROPERTIES RUN_SERIAL TRUE)
+set_tests_properties(quantize_errors quantize_ref quantize_imatrix quantize_roundtrip PROPERTIES RUN_SERIAL TRUE)
+# the round trips compare logits with llama.cpp's AVX2 build (see tests/model)
+set_tests_properties(quantize_roundtrip PROPERTIES ENVIRONMENT SMELT_ISA=avx2)
