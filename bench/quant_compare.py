@@ -18,7 +18,9 @@ Steps (every command is recorded in the output):
     (-c 512, --chunks N), both in llama.cpp's GGUF imatrix format; their per-tensor agreement
     (mean in_sum2/counts) is reported.
  3. For each type: `smelt quantize` and `llama-quantize` without an imatrix and with their own
-    (with --cross also each with the other's).
+    (with --cross also each with the other's). "Without" means no importance data at all: smelt
+    quantize self-calibrates by default when given no imatrix, so --no-self-calibration is passed
+    when the binary knows it.
  4. `smelt quantize --ref` of every type (without imatrix; --ref takes none) is compared
     byte for byte with llama-quantize's file (a check that the mixes and the reference path agree).
     For each file: size, bits per weight (8 x total tensor data bytes / total tensor elements,
@@ -473,6 +475,8 @@ def main():
         log(f"imatrix smelt vs llama.cpp: {res['imatrix_check']}")
 
     # 3. quantize
+    qhelp = subprocess.run([smelt, "quantize"], capture_output=True, text=True)  # prints its usage
+    self_cal = "--no-self-calibration" in qhelp.stdout + qhelp.stderr
     settings = [("none", None)]
     if not a.no_imatrix:
         settings.append(("own", None))
@@ -491,7 +495,10 @@ def main():
                 tag = f"{ty}.{'smelt' if tool == 'smelt' else 'llama'}.imat-{'none' if im == 'none' else im.replace('.cpp', '')}"
                 path = os.path.join(work, tag + ".gguf")
                 if tool == "smelt":
-                    cmd = [smelt, "quantize", "-t", T] + (["--imatrix", imat[im]] if im != "none" else []) + [f32, path, ty]
+                    # smelt quantize self-calibrates when given no imatrix (since e8f7e55); "no imatrix"
+                    # here means no importance data at all, like llama-quantize without one
+                    extra = ["--imatrix", imat[im]] if im != "none" else (["--no-self-calibration"] if self_cal else [])
+                    cmd = [smelt, "quantize", "-t", T] + extra + [f32, path, ty]
                 else:
                     cmd = [lq] + (["--imatrix", imat[im]] if im != "none" else []) + [f32, path, ty, T]
                 out, wall = R.run(cmd, tag + ".quantize.log", reuse(path))
