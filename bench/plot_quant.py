@@ -12,7 +12,8 @@ import sys
 
 STYLE = {
     # (tool, imatrix setting): colour, marker, line style, label
-    ("smelt", "none"): ("#1f77b4", "o", "-", "smelt quantize"),
+    ("smelt", "none"): ("#1f77b4", "o", "-", "smelt quantize --no-self-calibration"),
+    ("smelt", "self"): ("#2ca02c", "D", "-.", "smelt quantize (self-calibrated, default)"),
     ("smelt", "own"): ("#1f77b4", "s", "--", "smelt quantize + smelt imatrix"),
     ("llama.cpp", "none"): ("#d62728", "o", "-", "llama-quantize"),
     ("llama.cpp", "own"): ("#d62728", "s", "--", "llama-quantize + llama-imatrix"),

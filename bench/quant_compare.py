@@ -260,7 +260,7 @@ def fmt_kld(x, err=None):
 
 
 def imat_label(row):
-    return {"none": "no", "smelt": "smelt's", "llama.cpp": "llama.cpp's"}[row["imatrix"]]
+    return {"none": "no", "self": "self-calibrated", "smelt": "smelt's", "llama.cpp": "llama.cpp's"}[row["imatrix"]]
 
 
 def render(res):
@@ -399,6 +399,8 @@ def main():
     ap.add_argument("--peer-check", default="Q4_K_M",
                     help="types whose no-imatrix files are also measured by llama-perplexity ('' for none)")
     ap.add_argument("--no-imatrix", action="store_true", help="only the runs without an imatrix")
+    ap.add_argument("--no-self-calibration", action="store_true",
+                    help="skip smelt's self-calibrated rows (its default without --imatrix; compared with llama.cpp without imatrix)")
     ap.add_argument("--no-ref-check", action="store_true",
                     help="skip checking that smelt quantize --ref reproduces llama-quantize's files")
     ap.add_argument("--json", help="results JSON (default WORK/quant_compare.json)")
@@ -478,6 +480,8 @@ def main():
     qhelp = subprocess.run([smelt, "quantize"], capture_output=True, text=True)  # prints its usage
     self_cal = "--no-self-calibration" in qhelp.stdout + qhelp.stderr
     settings = [("none", None)]
+    if self_cal and not a.no_self_calibration:
+        settings.append(("self", None))  # smelt's default without --imatrix: the model's own text
     if not a.no_imatrix:
         settings.append(("own", None))
         if a.cross:
@@ -486,18 +490,21 @@ def main():
     for ty in types:
         for setting, _ in settings:
             for tool in TOOLS:
-                if setting == "none":
-                    im = "none"
+                if setting == "self" and tool != "smelt":
+                    continue
+                if setting in ("none", "self"):
+                    im = setting
                 elif setting == "own":
                     im = tool
                 else:
                     im = "llama.cpp" if tool == "smelt" else "smelt"
-                tag = f"{ty}.{'smelt' if tool == 'smelt' else 'llama'}.imat-{'none' if im == 'none' else im.replace('.cpp', '')}"
+                tag = f"{ty}.{'smelt' if tool == 'smelt' else 'llama'}.imat-{im.replace('.cpp', '')}"
                 path = os.path.join(work, tag + ".gguf")
                 if tool == "smelt":
                     # smelt quantize self-calibrates when given no imatrix (since e8f7e55); "no imatrix"
                     # here means no importance data at all, like llama-quantize without one
-                    extra = ["--imatrix", imat[im]] if im != "none" else (["--no-self-calibration"] if self_cal else [])
+                    extra = (["--imatrix", imat[im]] if im not in ("none", "self") else
+                             [] if im == "self" else (["--no-self-calibration"] if self_cal else []))
                     cmd = [smelt, "quantize", "-t", T] + extra + [f32, path, ty]
                 else:
                     cmd = [lq] + (["--imatrix", imat[im]] if im != "none" else []) + [f32, path, ty, T]
@@ -511,7 +518,7 @@ def main():
         row["stats"], facts[row["path"]] = file_stats(row["path"])
     for row in rows:
         peer = next((r for r in rows if r["tool"] == "llama.cpp" and r["type"] == row["type"]
-                     and r["imatrix"] == row["imatrix"]), None)
+                     and r["imatrix"] == ("none" if row["imatrix"] == "self" else row["imatrix"])), None)
         if row["tool"] == "smelt" and peer:
             st, sb, n = compare_tensors(facts[row["path"]], facts[peer["path"]])
             row["vs_peer"] = {"same_type": st, "same_bytes": sb, "total": n}
@@ -559,7 +566,8 @@ def main():
     res["eval_positions"] = int(rows[0]["kld"]["positions"]) if rows and rows[0]["kld"]["positions"] else None
     for row in rows:
         peer = next((r for r in rows if r["tool"] == "llama.cpp" and r["type"] == row["type"]
-                     and r["setting"] == row["setting"] and row["setting"] != "cross"), None)
+                     and r["setting"] == ("none" if row["setting"] == "self" else row["setting"])
+                     and row["setting"] != "cross"), None)
         row["ratio"] = row["kld"]["kld"] / peer["kld"]["kld"] if row["tool"] == "smelt" and peer and peer["kld"]["kld"] else None
 
     # 5b. the peer's own measuring tool on a few files
@@ -578,7 +586,7 @@ def main():
                                           "llama_kld": k["kld"], "llama_same_top": k["same_top"], "llama": k})
 
     # order: by type as given, then no imatrix / own / cross, smelt before llama.cpp
-    order = {"none": 0, "own": 1, "cross": 2}
+    order = {"none": 0, "self": 1, "own": 2, "cross": 3}
     rows.sort(key=lambda r: (types.index(r["type"]), order[r["setting"]], TOOLS.index(r["tool"])))
     res["rows"] = rows
     jpath = a.json or os.path.join(work, "quant_compare.json")
