@@ -28,6 +28,7 @@
 
 #include "base/base.h"
 #include "smelt/gguf.h"
+#include "gguf_int.h"
 
 #define GGUF_MAGIC 0x46554747u /* "GGUF" read as little-endian u32 */
 #define GGUF_DEFAULT_ALIGNMENT 32u
@@ -103,8 +104,7 @@ static const char *vtype_name(uint32_t t) {
     return t < sizeof names / sizeof names[0] ? names[t] : "invalid";
 }
 
-/* Size of a fixed-size value type, 0 for string/array/invalid. */
-static size_t vtype_size(uint32_t t) {
+size_t smelt_gguf_vtype_size(uint32_t t) {
     switch (t) {
     case SMELT_GGUF_UINT8: case SMELT_GGUF_INT8: case SMELT_GGUF_BOOL: return 1;
     case SMELT_GGUF_UINT16: case SMELT_GGUF_INT16: return 2;
@@ -322,7 +322,7 @@ static enum smelt_status skip_array(struct cur *c, uint32_t et, uint64_t n, int 
     if (depth > GGUF_MAX_ARRAY_DEPTH)
         return smelt_err(SMELT_ERR_FORMAT, "%s: offset %zu: %s: arrays nested deeper than %d levels",
                          c->file, at, what, GGUF_MAX_ARRAY_DEPTH);
-    size_t es = vtype_size(et);
+    size_t es = smelt_gguf_vtype_size(et);
     if (es) {
         if (n > cur_left(c) / es)
             return smelt_err(SMELT_ERR_FORMAT,
@@ -375,7 +375,7 @@ static enum smelt_status parse_array(struct smelt_gguf *g, struct cur *c, struct
     if (et > SMELT_GGUF_FLOAT64)
         return smelt_err(SMELT_ERR_FORMAT, "%s: offset %zu: %s: invalid array element type %" PRIu32,
                          c->file, at, what, et);
-    size_t es = vtype_size(et);
+    size_t es = smelt_gguf_vtype_size(et);
     if (es) {
         const uint8_t *p = c->base + c->pos;
         s = skip_array(c, et, n, 1, what);
@@ -421,8 +421,8 @@ static enum smelt_status parse_kv(struct smelt_gguf *g, struct cur *c, int64_t i
     char what[160];
     snprintf(what, sizeof what, "kv[%" PRId64 "] key", i);
     size_t at = c->pos;
-    const uint8_t *kp;
-    uint64_t klen;
+    const uint8_t *kp = NULL;
+    uint64_t klen = 0;
     enum smelt_status s = rd_str(c, &kp, &klen, what);
     if (s) return s;
     if (klen == 0 || klen > GGUF_MAX_KEY_LEN)
@@ -450,7 +450,7 @@ static enum smelt_status parse_kv(struct smelt_gguf *g, struct cur *c, int64_t i
     case SMELT_GGUF_UINT8: case SMELT_GGUF_UINT16: case SMELT_GGUF_UINT32: case SMELT_GGUF_UINT64:
     case SMELT_GGUF_INT8: case SMELT_GGUF_INT16: case SMELT_GGUF_INT32: case SMELT_GGUF_INT64:
     case SMELT_GGUF_FLOAT32: case SMELT_GGUF_FLOAT64: case SMELT_GGUF_BOOL: {
-        size_t es = vtype_size(kv->type);
+        size_t es = smelt_gguf_vtype_size(kv->type);
         s = cur_need(c, es, what);
         if (s) return s;
         c->pos += es;
@@ -1076,7 +1076,7 @@ static void print_value(FILE *f, const struct gkv *kv) {
                 }
                 budget -= used;
             } else {
-                print_scalar(f, kv->arr_type, (const uint8_t *)kv->arr_data + i * vtype_size(kv->arr_type));
+                print_scalar(f, kv->arr_type, (const uint8_t *)kv->arr_data + i * smelt_gguf_vtype_size(kv->arr_type));
             }
         }
         if (shown < kv->arr_n) fputs(", ...", f);

@@ -13,6 +13,7 @@
 
 #include "base/base.h"
 #include "smelt/gguf.h"
+#include "gguf_int.h"
 
 #define W_DEFAULT_ALIGNMENT 32u
 #define W_MAX_NAME_LEN 65536u
@@ -82,16 +83,6 @@ static bool buf_u64(struct buf *b, uint64_t v) {
 }
 
 static bool buf_str(struct buf *b, const char *s, size_t n) { return buf_u64(b, n) && buf_put(b, s, n); }
-
-static size_t elem_size(uint32_t t) {
-    switch (t) {
-    case SMELT_GGUF_UINT8: case SMELT_GGUF_INT8: case SMELT_GGUF_BOOL: return 1;
-    case SMELT_GGUF_UINT16: case SMELT_GGUF_INT16: return 2;
-    case SMELT_GGUF_UINT32: case SMELT_GGUF_INT32: case SMELT_GGUF_FLOAT32: return 4;
-    case SMELT_GGUF_UINT64: case SMELT_GGUF_INT64: case SMELT_GGUF_FLOAT64: return 8;
-    default: return 0;
-    }
-}
 
 /* ------------------------------------------------------------- objects -- */
 
@@ -179,7 +170,7 @@ static enum smelt_status set_encoded(struct smelt_gguf_writer *w, const char *ke
 static enum smelt_status set_scalar(struct smelt_gguf_writer *w, const char *key, uint32_t type, uint64_t bits) {
     struct buf b = {0};
     bool ok;
-    switch (elem_size(type)) {
+    switch (smelt_gguf_vtype_size(type)) {
     case 1: ok = buf_put(&b, &(uint8_t){(uint8_t)bits}, 1); break;
     case 4: ok = buf_u32(&b, (uint32_t)bits); break;
     default: ok = buf_u64(&b, bits); break;
@@ -221,7 +212,7 @@ enum smelt_status smelt_gguf_writer_set_str(struct smelt_gguf_writer *w, const c
 
 enum smelt_status smelt_gguf_writer_set_arr(struct smelt_gguf_writer *w, const char *key,
                                             enum smelt_gguf_vtype elem_type, const void *data, uint64_t n) {
-    size_t es = elem_size(elem_type), total;
+    size_t es = smelt_gguf_vtype_size(elem_type), total;
     if (!es)
         return smelt_err(SMELT_ERR_INVALID_ARG, "gguf writer: '%.64s': array element type %d is not a fixed-size type",
                          key ? key : "?", (int)elem_type);
@@ -264,7 +255,7 @@ enum smelt_status smelt_gguf_writer_set_raw(struct smelt_gguf_writer *w, const c
                                             enum smelt_gguf_vtype type, const void *data, size_t len) {
     if ((unsigned)type > SMELT_GGUF_FLOAT64 || (len && !data) || len == 0)
         return smelt_err(SMELT_ERR_INVALID_ARG, "gguf writer: '%.64s': invalid raw value", key ? key : "?");
-    size_t es = elem_size(type);
+    size_t es = smelt_gguf_vtype_size(type);
     if (es && len != es)
         return smelt_err(SMELT_ERR_INVALID_ARG, "gguf writer: '%.64s': raw value of %zu bytes for a %zu-byte type",
                          key ? key : "?", len, es);
