@@ -39,7 +39,9 @@ CALIB_CHUNKS = 2
 TYPES = ["F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S", "Q4_0", "Q4_1",
          "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K", "IQ4_NL", "IQ4_XS"]
 # name -> (type, use smelt's imatrix)
-ROUNDTRIPS = {"q8_0_imatrix": ("Q8_0", True), "q5_k_m_imatrix": ("Q5_K_M", True), "q4_k_m": ("Q4_K_M", False)}
+# name -> (type, importance data), as tests/quantize/test_quantize.py
+ROUNDTRIPS = {"q8_0_imatrix": ("Q8_0", "imatrix"), "q5_k_m_imatrix": ("Q5_K_M", "imatrix"), "q4_k_m": ("Q4_K_M", None),
+              "q6_k_calib": ("Q6_K", "calib")}
 
 SMELT = os.environ.get("SMELT", os.path.join(ROOT, "build", "smelt"))
 PEER = os.path.expanduser(os.environ.get("SMELT_PEER_BIN", "~/.cache/smelt/peer/bin"))
@@ -94,9 +96,11 @@ def gen_roundtrip(tmp):
     run(SMELT, "quantize", "-q", MODEL, f32, "F32")
     im = os.path.join(tmp, "smelt-imatrix.gguf")
     run(SMELT, "imatrix", "-m", MODEL, "-f", CALIB, "-o", im, "-c", "512", "--chunks", str(CALIB_CHUNKS))
-    for name, (typ, use_im) in ROUNDTRIPS.items():
+    for name, (typ, mode) in ROUNDTRIPS.items():
         out = os.path.join(tmp, name + ".gguf")
-        run(SMELT, "quantize", "-q", *(["--imatrix", im] if use_im else []), f32, out, typ)
+        extra = {"imatrix": ["--imatrix", im], None: [],
+                 "calib": ["--calib", CALIB, "-c", "512", "--calib-chunks", str(CALIB_CHUNKS)]}[mode]
+        run(SMELT, "quantize", "-q", *extra, f32, out, typ)
         d = os.path.join(GOLDEN, "rt_" + name)
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, "sha256.txt"), "w") as f:

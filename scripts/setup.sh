@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
 APT_PKGS=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
-          libpcre2-dev libutf8proc-dev libcjson-dev libedit-dev libssl-dev
+          libpcre2-dev libutf8proc-dev libcjson-dev libedit-dev libssl-dev libopenblas-dev
           python3 python3-venv python3-pip unzip)
 missing=()
 for p in "${APT_PKGS[@]}"; do

@@ -24,14 +24,21 @@ static const char *QUANT_USAGE =
     "  --output-tensor-type T      type of output.weight (and of tied embeddings)\n"
     "  --token-embedding-type T    type of token_embd.weight\n"
     "  --ref                       llama.cpp's reference quantizers (output = llama-quantize's)\n"
-    "  --no-self-calibration       without --imatrix: no importance data at all (plain error)\n"
+    "  --calib TEXT                calibrate on a text file instead: importance data and second\n"
+    "                              moments of every matmul input (type mix as with an imatrix)\n"
+    "  --calib-chunks N            chunks of the text to use (default 32)\n"
+    "  -c, --ctx-size N            tokens per calibration chunk (default 512)\n"
+    "  --no-error-feedback         no GPTQ-style error feedback (importances only)\n"
+    "  --no-self-calibration       without --imatrix/--calib: no importance data (plain error)\n"
     "  --self-calibration-tokens N tokens the model writes for self-calibration (default 4096)\n"
     "  -t, --threads N             threads (default: all CPUs)\n"
     "  -q, --quiet                 no progress output\n"
     "IN may also be a known model name (smollm2-135m, gemma3-270m).\n"
-    "Without --imatrix (and without --ref), smelt first lets the model write text of its own and\n"
-    "uses the activations on it as importance data (self-calibration); the type mix and the\n"
-    "bits/weight stay those of a quantization without an imatrix.\n";
+    "Without --imatrix or --calib (and without --ref), smelt first lets the model write text of its\n"
+    "own and uses the activations on it as importance data (self-calibration); the type mix and\n"
+    "the bits/weight stay those of a quantization without an imatrix. With self-calibration or\n"
+    "--calib, each block's rounding error is also compensated in the columns not yet quantized\n"
+    "(error feedback, from the second moments of the inputs; --no-error-feedback turns it off).\n";
 
 static bool type_by_name(const char *s, int32_t *out) {
     for (uint32_t t = 0; t < SMELT_TYPE_COUNT; t++) {
@@ -68,11 +75,61 @@ static void show_progress(void *ud, int64_t i, int64_t n, const char *name, uint
     }
 }
 
+static int32_t calib_decode(struct smelt_ctx *c, const struct smelt_tok *tok, const char *text, size_t len, int32_t C,
+                            int32_t max_chunks, const char *what, const char *text_name);
+
+/* `smelt quantize --calib`: importance data (saved to imatrix_out) and, with
+ * `full`, the second moments (*stats) of the model on chunks of a text.
+ * 0, or 1 after printing the error. */
+static int calib_text(const char *model_path, const char *text_path, int32_t chunks, int32_t C, int n_threads,
+                      bool full, const char *imatrix_out, struct smelt_imatrix **stats) {
+    *stats = NULL;
+    size_t len;
+    char *text = cli_read_file(text_path, &len);
+    if (!text) return 1;
+    struct smelt_model *m = NULL;
+    struct smelt_ctx *c = NULL;
+    struct smelt_imatrix *im = NULL;
+    int rc = 1;
+    struct smelt_ctx_params cp;
+    smelt_ctx_params_default(&cp);
+    cp.n_ctx = C;
+    cp.n_batch = C;
+    cp.n_threads = n_threads;
+    if (smelt_model_load(model_path, &m) || smelt_ctx_new(m, &cp, &c) ||
+        smelt_imatrix_new(c, false, &im) ||
+        (full && smelt_imatrix_collect_full(im, 0, C / 64.0f))) {
+        cli_error("%s", smelt_last_error());
+        goto out;
+    }
+    const int32_t n = calib_decode(c, smelt_model_tok(m), text, len, C, chunks, "quantize: calibration", text_path);
+    if (n < 0) goto out;
+    smelt_imatrix_set_chunks(im, (uint32_t)n, (uint32_t)C);
+    if (smelt_imatrix_save(im, imatrix_out, text_path)) {
+        cli_error("%s", smelt_last_error());
+        goto out;
+    }
+    smelt_imatrix_detach(im);
+    if (full && smelt_imatrix_has_full(im)) {
+        *stats = im;
+        im = NULL;
+    }
+    rc = 0;
+out:
+    smelt_imatrix_free(im);
+    smelt_ctx_free(c);
+    smelt_model_free(m);
+    free(text);
+    return rc;
+}
+
 int cmd_quantize(int argc, char **argv) {
     struct smelt_quantize_params qp;
     smelt_quantize_params_default(&qp);
     struct progress pg = {.tty = isatty(2) != 0, .t0 = time(NULL)};
-    bool self_cal = true;
+    bool self_cal = true, feedback = true;
+    const char *calib = NULL;
+    int32_t calib_chunks = 32, calib_ctx = 512;
     struct smelt_selfcal_params scp;
     smelt_selfcal_params_default(&scp);
     const char *pos[4];
@@ -97,6 +154,23 @@ int cmd_quantize(int argc, char **argv) {
             qp.reference = true;
         } else if (!strcmp(a, "--no-self-calibration")) {
             self_cal = false;
+        } else if (!strcmp(a, "--no-error-feedback")) {
+            feedback = false;
+        } else if (!strcmp(a, "--calib")) {
+            if (!has_val) goto needs_value;
+            calib = argv[++i];
+        } else if (!strcmp(a, "--calib-chunks") || !strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            if (!has_val) goto needs_value;
+            char *end;
+            const bool chunks = !strcmp(a, "--calib-chunks");
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < (chunks ? 1 : 16) || v > (chunks ? 100000 : 32768)) {
+                cli_error("quantize: %s: '%s' is not a %s", a, argv[i],
+                          chunks ? "chunk count in 1..100000" : "chunk size in 16..32768");
+                return 2;
+            }
+            if (chunks) calib_chunks = (int32_t)v;
+            else calib_ctx = (int32_t)v;
         } else if (!strcmp(a, "--self-calibration-tokens")) {
             if (!has_val) goto needs_value;
             char *end;
@@ -154,6 +228,14 @@ int cmd_quantize(int argc, char **argv) {
         }
         qp.n_threads = (int)v;
     }
+    if (calib && qp.imatrix) {
+        cli_error("quantize: --calib and --imatrix both give importance data; choose one");
+        return 2;
+    }
+    if (calib && qp.reference) {
+        cli_error("quantize: the reference quantizers (--ref) take no calibration");
+        return 2;
+    }
     char *in = NULL;
     if (smelt_hub_resolve(pos[0], &in)) {
         cli_error("%s", smelt_last_error());
@@ -166,8 +248,14 @@ int cmd_quantize(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &a);
     enum smelt_status s = SMELT_OK;
     char *cal = NULL;
+    struct smelt_imatrix *stats = NULL;
     const bool quantized = qp.ftype != 0 && qp.ftype != 1 && qp.ftype != 32; /* not F32/F16/BF16 */
-    if (self_cal && quantized && !qp.imatrix && !qp.reference) {
+    if (calib && !quantized) {
+        cli_error("quantize: --calib needs a quantized TYPE (%s keeps full precision)", smelt_ftype_name(qp.ftype));
+        free(in);
+        return 2;
+    }
+    if ((calib || self_cal) && quantized && !qp.imatrix && !qp.reference) {
         size_t n = strlen(pos[1]) + 32;
         cal = malloc(n);
         if (!cal) {
@@ -175,9 +263,9 @@ int cmd_quantize(int argc, char **argv) {
             free(in);
             return 1;
         }
-        snprintf(cal, n, "%s.selfcal.imatrix", pos[1]);
+        snprintf(cal, n, "%s.calib.imatrix", pos[1]);
         scp.n_threads = qp.n_threads;
-        /* check the input and the options before the model spends time writing text */
+        /* check the input and the options before the model spends time on calibration */
         struct smelt_quantize_params dry = qp;
         dry.dry_run = true;
         dry.progress = NULL;
@@ -188,23 +276,38 @@ int cmd_quantize(int argc, char **argv) {
             free(in);
             return 1;
         }
-        if (!pg.quiet)
-            fprintf(stderr, "quantize: self-calibration: the model writes %lld tokens (--no-self-calibration to skip)\n",
-                    (long long)scp.n_tokens);
-        s = smelt_self_calibrate(in, &scp, cal);
-        if (s == SMELT_ERR_UNSUPPORTED || s == SMELT_ERR_FORMAT) {
-            fprintf(stderr, "smelt: warning: self-calibration is not possible for this model (%s); quantizing without "
-                            "importance data\n", smelt_last_error());
-            s = SMELT_OK;
-            unlink(cal);
-            free(cal);
-            cal = NULL;
-        } else if (!s) {
+        if (calib) {
+            if (calib_text(in, calib, calib_chunks, calib_ctx, qp.n_threads, feedback, cal, &stats)) {
+                unlink(cal);
+                free(cal);
+                free(in);
+                return 1;
+            }
             qp.imatrix = cal;
-            qp.imatrix_self = true;
+            qp.imatrix_temp = true;
+        } else {
+            if (!pg.quiet)
+                fprintf(stderr,
+                        "quantize: self-calibration: the model writes %lld tokens (--no-self-calibration to skip)\n",
+                        (long long)scp.n_tokens);
+            s = smelt_self_calibrate(in, &scp, cal, feedback ? &stats : NULL);
+            if (s == SMELT_ERR_UNSUPPORTED || s == SMELT_ERR_FORMAT) {
+                fprintf(stderr, "smelt: warning: self-calibration is not possible for this model (%s); quantizing "
+                                "without importance data\n", smelt_last_error());
+                s = SMELT_OK;
+                unlink(cal);
+                free(cal);
+                cal = NULL;
+            } else if (!s) {
+                qp.imatrix = cal;
+                qp.imatrix_self = true;
+            }
         }
+        qp.stats = stats;
     }
     if (!s) s = smelt_quantize_file(in, pos[1], &qp, &st);
+    smelt_imatrix_free(stats);
+    qp.stats = NULL;
     if (cal) {
         unlink(cal);
         free(cal);
@@ -219,12 +322,13 @@ int cmd_quantize(int argc, char **argv) {
     }
     const double secs = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
     const double n = st.n_elements ? (double)st.n_elements : 1.0;
-    printf("quantize: %s -> %s (%s%s%s%s)\n", in, pos[1], smelt_ftype_name(qp.ftype),
-           qp.imatrix ? ", imatrix " : "", qp.imatrix ? qp.imatrix : "",
+    printf("quantize: %s -> %s (%s%s%s%s%s%s)\n", in, pos[1], smelt_ftype_name(qp.ftype),
+           qp.imatrix ? ", imatrix " : "", qp.imatrix ? qp.imatrix : "", calib ? ", calibrated on " : "",
+           calib ? calib : "",
            qp.imatrix_self ? ", self-calibrated" : qp.reference ? ", llama.cpp reference quantizers" : "");
     printf("  tensors:   %" PRId64 " (%" PRId64 " converted, %" PRId64 " with importance data, %" PRId64
-           " fell back to a smaller block type)\n",
-           st.n_tensors, st.n_converted, st.n_imatrix_used, st.n_fallback);
+           " with error feedback, %" PRId64 " fell back to a smaller block type)\n",
+           st.n_tensors, st.n_converted, st.n_imatrix_used, st.n_error_feedback, st.n_fallback);
     printf("  types:    ");
     for (uint32_t t = 0; t < 64; t++)
         if (st.elements_by_type[t])
@@ -236,6 +340,60 @@ int cmd_quantize(int argc, char **argv) {
     printf("  time:      %.1f s\n", secs);
     free(in);
     return 0;
+}
+
+/* Decode up to max_chunks (0: all) chunks of C tokens of `text` into c, every
+ * row requesting logits as in llama-imatrix (the last layer and the output
+ * matrix then see all tokens), so that an attached smelt_imatrix observes every
+ * matmul input. Returns the chunks decoded, or -1 after printing the error. */
+static int32_t calib_decode(struct smelt_ctx *c, const struct smelt_tok *tok, const char *text, size_t len, int32_t C,
+                            int32_t max_chunks, const char *what, const char *text_name) {
+    int32_t *ids = NULL, *pos = NULL, *seq = NULL;
+    int8_t *want = NULL;
+    size_t n = 0;
+    int32_t n_chunk = -1;
+    if (smelt_tok_encode(tok, text, len, true, false, &ids, &n)) {
+        cli_error("%s", smelt_last_error());
+        goto out;
+    }
+    int32_t nc = (int32_t)(n / (size_t)C);
+    if (max_chunks && max_chunks < nc) nc = max_chunks;
+    if (nc < 1) {
+        cli_error("%s: %s has %zu tokens, fewer than one chunk of %d", what, text_name, n, C);
+        goto out;
+    }
+    pos = malloc(sizeof *pos * (size_t)C);
+    seq = malloc(sizeof *seq * (size_t)C);
+    want = malloc((size_t)C);
+    if (!pos || !seq || !want) {
+        cli_error("out of memory");
+        goto out;
+    }
+    for (int32_t i = 0; i < C; i++) {
+        pos[i] = i;
+        seq[i] = 0;
+        want[i] = 1;
+    }
+    fprintf(stderr, "%s: %d chunks of %d tokens from %s\n", what, nc, C, text_name);
+    for (int32_t k = 0; k < nc; k++) {
+        int32_t *chunk = ids + (size_t)k * C;
+        if (smelt_tok_add_bos(tok) && smelt_tok_bos(tok) >= 0) chunk[0] = smelt_tok_bos(tok);
+        smelt_kv_clear(c);
+        struct smelt_batch b = {.n = C, .token = chunk, .pos = pos, .seq = seq, .logits = want};
+        if (smelt_decode(c, &b)) {
+            cli_error("%s", smelt_last_error());
+            goto out;
+        }
+        fprintf(stderr, "\r%s: chunk %d/%d", what, k + 1, nc);
+    }
+    fputc('\n', stderr);
+    n_chunk = nc;
+out:
+    free(ids);
+    free(pos);
+    free(seq);
+    free(want);
+    return n_chunk;
 }
 
 int cmd_imatrix(int argc, char **argv) {
@@ -269,54 +427,15 @@ int cmd_imatrix(int argc, char **argv) {
     struct smelt_model *m = NULL;
     struct smelt_ctx *c = NULL;
     struct smelt_imatrix *im = NULL;
-    int32_t *ids = NULL, *pos = NULL, *seq = NULL;
-    int8_t *want = NULL;
-    size_t n = 0;
     int rc = 1;
     enum smelt_status st;
     if (!cli_load(&o, &m, &c)) goto out;
-    const struct smelt_tok *tok = smelt_model_tok(m);
-    if ((st = smelt_tok_encode(tok, text, len, true, false, &ids, &n))) {
-        cli_error("%s", smelt_last_error());
-        goto out;
-    }
-    int32_t n_chunk = (int32_t)(n / (size_t)C);
-    if (o.ppl_chunks && o.ppl_chunks < n_chunk) n_chunk = o.ppl_chunks;
-    if (n_chunk < 1) {
-        cli_error("imatrix: the text has %zu tokens, fewer than one chunk of %d", n, C);
-        goto out;
-    }
-    pos = malloc(sizeof *pos * (size_t)C);
-    seq = malloc(sizeof *seq * (size_t)C);
-    want = malloc((size_t)C);
-    if (!pos || !seq || !want) {
-        cli_error("out of memory");
-        goto out;
-    }
-    for (int32_t i = 0; i < C; i++) {
-        pos[i] = i;
-        seq[i] = 0;
-        /* every row wants logits, as in llama-imatrix: the last layer and the output matrix then see
-         * all tokens (they only run on the rows whose logits are requested) */
-        want[i] = 1;
-    }
     if ((st = smelt_imatrix_new(c, o.process_output, &im))) {
         cli_error("%s", smelt_last_error());
         goto out;
     }
-    fprintf(stderr, "imatrix: %d chunks of %d tokens from %s\n", n_chunk, C, o.prompt_file);
-    for (int32_t k = 0; k < n_chunk; k++) {
-        int32_t *chunk = ids + (size_t)k * C;
-        if (smelt_tok_add_bos(tok) && smelt_tok_bos(tok) >= 0) chunk[0] = smelt_tok_bos(tok);
-        smelt_kv_clear(c);
-        struct smelt_batch b = {.n = C, .token = chunk, .pos = pos, .seq = seq, .logits = want};
-        if ((st = smelt_decode(c, &b))) {
-            cli_error("%s", smelt_last_error());
-            goto out;
-        }
-        fprintf(stderr, "\rimatrix: chunk %d/%d", k + 1, n_chunk);
-    }
-    fputc('\n', stderr);
+    const int32_t n_chunk = calib_decode(c, smelt_model_tok(m), text, len, C, o.ppl_chunks, "imatrix", o.prompt_file);
+    if (n_chunk < 0) goto out;
     smelt_imatrix_set_chunks(im, (uint32_t)n_chunk, (uint32_t)C);
     if ((st = smelt_imatrix_save(im, o.output, o.prompt_file))) {
         cli_error("%s", smelt_last_error());
@@ -327,10 +446,6 @@ int cmd_imatrix(int argc, char **argv) {
     rc = 0;
 out:
     smelt_imatrix_free(im);
-    free(ids);
-    free(pos);
-    free(seq);
-    free(want);
     free(text);
     smelt_ctx_free(c);
     smelt_model_free(m);

@@ -76,13 +76,18 @@ int32_t smelt_ctx_n_threads(const struct smelt_ctx *c);
 const struct smelt_model *smelt_ctx_model(const struct smelt_ctx *c);
 
 /* Observer of the inputs of every weight matmul, for importance statistics
- * (smelt_imatrix): fn(ud, weight, x, n_tok, n_in) receives the GGUF name of the
- * weight tensor and the n_tok rows of n_in floats it multiplies (after norms,
- * before activation quantization). Called during smelt_decode, from one worker
- * thread at a time, once per weight tensor and forward chunk (a fused tensor
- * such as attn_qkv once); x is valid only during the call. For the output
- * matrix only the rows that request logits are passed. NULL removes it. */
-typedef void (*smelt_act_hook_fn)(void *ud, const char *weight, const float *x, int64_t n_tok, int64_t n_in);
+ * (smelt_imatrix): fn(ud, weights, n_weights, x, n_tok, n_in) receives the GGUF
+ * names of the n_weights (1..3) distinct weight tensors that multiply this
+ * input (attn_q/attn_k/attn_v share one, as do ffn_gate/ffn_up; a fused tensor
+ * such as attn_qkv is named once) and the n_tok rows of n_in floats (after
+ * norms, before activation quantization) and pos[t], the position of row t in
+ * its sequence. Called during smelt_decode, from one
+ * worker thread at a time, once per input and forward chunk; x and the name
+ * array are valid only during the call (the names themselves live as long as
+ * the model). For the output matrix only the rows that request logits are
+ * passed. NULL removes it. */
+typedef void (*smelt_act_hook_fn)(void *ud, const char *const *weights, int n_weights, const float *x,
+                                  const int32_t *pos, int64_t n_tok, int64_t n_in);
 void smelt_ctx_set_act_hook(struct smelt_ctx *c, smelt_act_hook_fn fn, void *ud);
 
 struct smelt_batch {

@@ -16,6 +16,15 @@
  * quantizers (the files then match llama-quantize without an imatrix byte for
  * byte).
  *
+ * Error feedback (params.stats): with H = the second-moment matrix of a
+ * weight's input (sum of x x^T over calibration tokens, damped by 1% of its
+ * mean diagonal), the columns are quantized one block (32 or 256 columns) at a
+ * time, left to right, and each block's rounding error is compensated in the
+ * columns not yet quantized by the update that minimises the expected output
+ * error (x.(w - q))^2 under H (GPTQ / optimal brain quantization, applied at
+ * block granularity so that every type's own scale search picks the block's
+ * scales, weighted by the block's conditional importances). Uses OpenBLAS.
+ *
  * Importance matrices use llama.cpp's GGUF format (general.type = "imatrix";
  * per weight W: tensors "W.in_sum2" [n_in, n_mat] = sum over tokens of x_j^2 and
  * "W.counts" [1, n_mat] = number of tokens), so files from llama-imatrix and
@@ -45,6 +54,7 @@ const char *smelt_ftype_names(void);
 typedef void (*smelt_quantize_progress_fn)(void *ud, int64_t i, int64_t n, const char *name, uint32_t from_type,
                                            uint32_t to_type, uint64_t bytes_from, uint64_t bytes_to);
 
+struct smelt_imatrix;
 struct smelt_quantize_params {
     uint32_t ftype;              /* from smelt_ftype_from_name */
     const char *imatrix;         /* path of an importance matrix GGUF, or NULL */
@@ -55,6 +65,12 @@ struct smelt_quantize_params {
     bool dry_run;                /* check the input and choose the types, write nothing */
     bool imatrix_self;           /* the imatrix came from self-calibration: the type mix stays the one
                                     without an imatrix (same bits/weight), recorded as quantize.self_calibration */
+    bool imatrix_temp;           /* the imatrix file is a temporary of this run (smelt quantize --calib): its
+                                    name is not recorded (the dataset and the counts are) */
+    struct smelt_imatrix *stats; /* NULL, or statistics with full second moments (smelt_imatrix_collect_full)
+                                    of the same model: weights whose input has them are quantized with
+                                    error feedback (GPTQ-style, see below); `imatrix` still names the
+                                    diagonal file for the rest and for the type mix */
     int32_t output_type;         /* -1, or a tensor type for output.weight (and tied embeddings) */
     int32_t token_embd_type;     /* -1, or a tensor type for token_embd.weight */
     smelt_quantize_progress_fn progress;
@@ -65,6 +81,7 @@ void smelt_quantize_params_default(struct smelt_quantize_params *p);
 struct smelt_quantize_stats {
     int64_t n_tensors, n_converted, n_fallback;
     int64_t n_imatrix_used;       /* tensors quantized with importance data */
+    int64_t n_error_feedback;     /* tensors quantized with error feedback (params.stats) */
     uint64_t n_elements;          /* all tensors */
     uint64_t bytes_in, bytes_out; /* tensor data */
     uint64_t elements_by_type[64]; /* output elements per tensor type id */
@@ -91,6 +108,22 @@ void smelt_imatrix_free(struct smelt_imatrix *im);
 int64_t smelt_imatrix_n_entries(const struct smelt_imatrix *im);
 /* Records the number of chunks evaluated (written as imatrix.chunk_count). */
 void smelt_imatrix_set_chunks(struct smelt_imatrix *im, uint32_t n_chunks, uint32_t chunk_size);
+/* Also collect the full second-moment matrix (sum over tokens of x x^T) of
+ * every distinct matmul input, for smelt_quantize_file's error feedback
+ * (params.stats); weights that multiply the same input share one matrix. Call
+ * before the first decode. Memory: n_in^2 floats per input (SmolLM2-135M: 0.4
+ * GB); past max_bytes (0: 4 GiB) collection stops with a warning and
+ * smelt_imatrix_has_full() turns false; the diagonal statistics go on.
+ * pos0_weight (>= 1): rows at position 0 count this many times. Every later
+ * token attends to the first one (an attention sink), so its projections
+ * matter more than one token's share: on SmolLM2, chunks of C tokens
+ * calibrate best with a weight of about C/64 (the callers in smelt use
+ * max(1, C/64); measured in docs/BENCHMARKS.md). */
+enum smelt_status smelt_imatrix_collect_full(struct smelt_imatrix *im, uint64_t max_bytes, float pos0_weight);
+bool smelt_imatrix_has_full(const struct smelt_imatrix *im);
+/* Stop observing the context; the statistics stay usable (save, quantize)
+ * after the context is freed. smelt_imatrix_free detaches too. */
+void smelt_imatrix_detach(struct smelt_imatrix *im);
 /* Write llama.cpp's GGUF imatrix format; `dataset` is stored in imatrix.datasets. */
 enum smelt_status smelt_imatrix_save(const struct smelt_imatrix *im, const char *path, const char *dataset);
 
@@ -107,8 +140,11 @@ struct smelt_selfcal_params {
     int n_threads;    /* 0: all CPUs */
 };
 void smelt_selfcal_params_default(struct smelt_selfcal_params *p);
+/* full_out: NULL, or receives the (detached) collector with full second
+ * moments for smelt_quantize_params.stats (NULL there if the model is too big
+ * for them); the caller frees it with smelt_imatrix_free. */
 enum smelt_status smelt_self_calibrate(const char *model_path, const struct smelt_selfcal_params *p,
-                                       const char *imatrix_out);
+                                       const char *imatrix_out, struct smelt_imatrix **full_out);
 
 #ifdef __cplusplus
 }

@@ -22,9 +22,10 @@ void smelt_selfcal_params_default(struct smelt_selfcal_params *p) {
 }
 
 enum smelt_status smelt_self_calibrate(const char *model_path, const struct smelt_selfcal_params *p,
-                                       const char *imatrix_out) {
+                                       const char *imatrix_out, struct smelt_imatrix **full_out) {
     if (!model_path || !p || !imatrix_out || p->n_seq < 1 || p->n_seq > SMELT_MAX_SEQ || p->n_tokens < p->n_seq)
         return smelt_err(SMELT_ERR_INVALID_ARG, "self-calibration: invalid parameters");
+    if (full_out) *full_out = NULL;
     struct smelt_model *m = NULL;
     struct smelt_ctx *c = NULL;
     struct smelt_imatrix *im = NULL;
@@ -50,6 +51,7 @@ enum smelt_status smelt_self_calibrate(const char *model_path, const struct smel
     cp.n_threads = p->n_threads;
     if ((s = smelt_ctx_new(m, &cp, &c))) goto done;
     if ((s = smelt_imatrix_new(c, false, &im))) goto done;
+    if (full_out && (s = smelt_imatrix_collect_full(im, 0, per_seq_ctx / 64.0f))) goto done;
     smp = smelt_calloc((size_t)S, sizeof *smp);
     tok = smelt_malloc((size_t)S * sizeof *tok);
     pos = smelt_malloc((size_t)S * sizeof *pos);
@@ -93,6 +95,13 @@ enum smelt_status smelt_self_calibrate(const char *model_path, const struct smel
     }
     smelt_imatrix_set_chunks(im, (uint32_t)((done_tokens + per_seq_ctx - 1) / per_seq_ctx), (uint32_t)per_seq_ctx);
     s = smelt_imatrix_save(im, imatrix_out, "self-calibration");
+    if (!s && full_out) {
+        smelt_imatrix_detach(im);
+        if (smelt_imatrix_has_full(im)) {
+            *full_out = im;
+            im = NULL;
+        }
+    }
 done:
     if (smp)
         for (int32_t i = 0; i < S; i++) smelt_sampler_free(smp[i]);

@@ -90,6 +90,7 @@ enum smelt_status smelt_ctx_new(const struct smelt_model *m, const struct smelt_
     ALLOC(vis_n, B);
     ALLOC(vis_off, B);
     ALLOC(out_row, B);
+    ALLOC(obs_pos, B);
     *out = c;
     return SMELT_OK;
 fail:
@@ -105,7 +106,7 @@ void smelt_ctx_free(struct smelt_ctx *c) {
     free(c->gate); free(c->up); free(c->rope_cs);
     for (int s = 0; s < SMELT_XQ_SLOTS; s++) free(c->xq[s]);
     free(c->scores); free(c->attn_acc); free(c->qh); free(c->cell_of); free(c->vis); free(c->vis_n); free(c->vis_off);
-    free(c->out_row); free(c->logits); free(c->out_index);
+    free(c->out_row); free(c->obs_pos); free(c->logits); free(c->out_index);
     free(c);
 }
 

@@ -34,4 +34,20 @@ void smelt_imat_free(struct smelt_imat *im); /* leaves *im zeroed */
 /* Entry of a weight tensor, NULL if the file has none. */
 struct smelt_imat_entry *smelt_imat_find(struct smelt_imat *im, const char *name);
 
+/* Full second moments collected by a smelt_imatrix (smelt_imatrix_collect_full):
+ * the [n_in][n_in] symmetric matrix sum over tokens of x x^T of the input that
+ * weight `name` multiplies, its token count and the index of its input group
+ * (weights sharing an input share the matrix and the index, < n_groups).
+ * Detaches the collector and completes pending updates on first use. NULL if
+ * none was collected for the weight (or collection was dropped). */
+struct smelt_imatrix;
+const float *smelt_imatrix_full_of(struct smelt_imatrix *im, const char *name, int64_t *n_in, uint64_t *count,
+                                   int64_t *group);
+int64_t smelt_imatrix_n_groups(const struct smelt_imatrix *im);
+/* A collector fed by hand (tests): smelt_imatrix_observe takes the act hook's
+ * arguments (include/smelt/model.h). */
+enum smelt_status smelt_imatrix_new_standalone(bool with_output, struct smelt_imatrix **out);
+void smelt_imatrix_observe(struct smelt_imatrix *im, const char *const *names, int n_names, const float *x,
+                           const int32_t *pos, int64_t n_tok, int64_t n_in);
+
 #endif

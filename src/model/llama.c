@@ -95,18 +95,22 @@ static void matmul(struct smelt_ctx *c, const struct smelt_weight *w, int slot, 
 }
 
 /* Show the matmul input x [n_tok][n_in] to the context's observer, once per
- * distinct weight tensor (views of one fused tensor share its name). Thread 0
- * only, between the barrier that completes x and the one after the matmuls. */
+ * input with the distinct weight tensors that multiply it (views of one fused
+ * tensor share its name). Thread 0 only, between the barrier that completes x
+ * and the one after the matmuls. */
 static void observe(const struct smelt_ctx *c, int ith, const struct smelt_weight *w0, const struct smelt_weight *w1,
-                    const struct smelt_weight *w2, const float *x, int64_t n_tok, int64_t n_in) {
+                    const struct smelt_weight *w2, const float *x, const int32_t *pos, int64_t n_tok, int64_t n_in) {
     if (!c->act_hook || ith != 0 || n_tok <= 0) return;
     const struct smelt_weight *ws[3] = {w0, w1, w2};
+    const char *names[3];
+    int n = 0;
     for (int i = 0; i < 3; i++) {
         if (!ws[i] || !ws[i]->name) continue;
         bool seen = false;
-        for (int j = 0; j < i; j++) seen |= ws[j] && ws[j]->name == ws[i]->name;
-        if (!seen) c->act_hook(c->act_hook_ud, ws[i]->name, x, n_tok, n_in);
+        for (int j = 0; j < n; j++) seen |= names[j] == ws[i]->name;
+        if (!seen) names[n++] = ws[i]->name;
     }
+    if (n) c->act_hook(c->act_hook_ud, names, n, x, pos, n_tok, n_in);
 }
 
 static uint32_t vdt_of(const struct smelt_weight *w) { return smelt_quant_traits(w->type)->vec_dot_type; }
@@ -202,6 +206,7 @@ static void forward_worker(void *arg, int ith, int nth) {
     int64_t n_out = 0; /* entries that want logits */
     for (int64_t t = 0; t < n; t++) n_out += c->out_row[t] >= 0;
     int64_t nr = n; /* rows in flight: all tokens, then (last layer, after attention) the output rows */
+    const int32_t *rpos = f->pos; /* their positions */
 
     /* embeddings and RoPE angles (global and sliding-window bases) for my tokens */
     const struct smelt_type_traits *et = smelt_quant_traits(m->tok_embd.type);
@@ -235,7 +240,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         for (int64_t t = t0; t < t1; t++) rmsnorm(c->xn + t * E, c->x + t * E, L->attn_norm.data, E, hp->norm_eps);
         quantize_slots(c, &sa, c->xn, E, t0, t1);
         smelt_pool_barrier(c->pool);
-        observe(c, ith, &L->wq, &L->wk, &L->wv, c->xn, n, E);
+        observe(c, ith, &L->wq, &L->wk, &L->wv, c->xn, f->pos, n, E);
         matmul(c, &L->wq, sq, n, c->q, ith, nth);
         matmul(c, &L->wk, sk, n, c->k, ith, nth);
         matmul(c, &L->wv, sv, n, c->v, ith, nth);
@@ -270,7 +275,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         const int s_o = slot_of(&so, vdt_of(&L->wo));
         quantize_slots(c, &so, c->att, QD, t0, t1);
         smelt_pool_barrier(c->pool);
-        observe(c, ith, &L->wo, NULL, NULL, c->att, n, QD);
+        observe(c, ith, &L->wo, NULL, NULL, c->att, f->pos, n, QD);
         matmul(c, &L->wo, s_o, n, c->xn, ith, nth);
         smelt_pool_barrier(c->pool);
         if (il == hp->n_layer - 1 && n_out < n) {
@@ -281,6 +286,7 @@ static void forward_worker(void *arg, int ith, int nth) {
             if (ith == 0)
                 for (int64_t t = 0, j = 0; t < n; t++)
                     if (c->out_row[t] >= 0) {
+                        c->obs_pos[j] = f->pos[t];
                         if (t != j) {
                             memcpy(c->x + j * E, c->x + t * E, (size_t)E * sizeof(float));
                             memcpy(c->xn + j * E, c->xn + t * E, (size_t)E * sizeof(float));
@@ -288,6 +294,7 @@ static void forward_worker(void *arg, int ith, int nth) {
                         j++;
                     }
             nr = n_out;
+            rpos = c->obs_pos;
             split(nr, ith, nth, &t0, &t1);
             smelt_pool_barrier(c->pool);
         }
@@ -303,7 +310,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         }
         quantize_slots(c, &sf, c->xn, E, t0, t1);
         smelt_pool_barrier(c->pool);
-        observe(c, ith, &L->w_gate, &L->w_up, NULL, c->xn, nr, E);
+        observe(c, ith, &L->w_gate, &L->w_up, NULL, c->xn, rpos, nr, E);
         matmul(c, &L->w_gate, sg, nr, c->gate, ith, nth);
         matmul(c, &L->w_up, su, nr, c->up, ith, nth);
         smelt_pool_barrier(c->pool);
@@ -319,7 +326,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         }
         quantize_slots(c, &sd, c->gate, F, t0, t1);
         smelt_pool_barrier(c->pool);
-        observe(c, ith, &L->w_down, NULL, NULL, c->gate, nr, F);
+        observe(c, ith, &L->w_down, NULL, NULL, c->gate, rpos, nr, F);
         matmul(c, &L->w_down, s_d, nr, c->xn, ith, nth);
         smelt_pool_barrier(c->pool);
         for (int64_t t = t0; t < t1; t++) {
@@ -341,7 +348,7 @@ static void forward_worker(void *arg, int ith, int nth) {
     }
     smelt_pool_barrier(c->pool);
     if (!n_out) return;
-    observe(c, ith, &m->output, NULL, NULL, c->xn, n_out, E);
+    observe(c, ith, &m->output, NULL, NULL, c->xn, n_out < n ? c->obs_pos : f->pos, n_out, E);
     float *logits = c->logits + (size_t)first * hp->n_vocab;
     matmul(c, &m->output, s_l, n_out, logits, ith, nth);
     if (hp->logit_softcap > 0) {

@@ -135,6 +135,7 @@ struct smelt_ctx {
     int32_t *vis_n;     /* [n_batch] length of the entry's sequence list */
     int32_t *vis_off;   /* [n_batch] offset of the entry's sequence list in vis */
     int32_t *out_row;   /* [n_batch] logits row of each chunk entry, -1 if none */
+    int32_t *obs_pos;   /* [n_batch] positions of the packed logit rows, for the act hook */
 
     /* outputs */
     float *logits;      /* [out_cap][n_vocab] */

@@ -17,6 +17,7 @@
 #include "quant/quant_imat.h"
 #include "quant/quant_ref.h"
 #include "imatrix_int.h"
+#include "quantize_int.h"
 #include "smelt/gguf.h"
 #include "smelt/quantize.h"
 
@@ -200,6 +201,8 @@ struct qjob {
     size_t out_row;
     int64_t nrows;
     float **scratch; /* per thread [chunk][ne0] */
+    struct smelt_gptq *gptq; /* error feedback for this tensor, or NULL */
+    float **work;            /* per thread, smelt_gptq_work_floats(chunk) */
     int64_t chunk;
     bool failed;
 };
@@ -215,6 +218,15 @@ static void quantize_worker(void *arg, int ith, int nth) {
     for (int64_t k = ith; k < nchunks; k += nth) {
         const int64_t r0 = k * j->chunk, nr = j->nrows - r0 < j->chunk ? j->nrows - r0 : j->chunk;
         const float *src;
+        if (j->gptq) { /* a private copy: the error feedback rewrites it */
+            float *buf = j->scratch[ith];
+            for (int64_t r = 0; r < nr; r++)
+                from->to_float_ref((const char *)t->data + (size_t)(r0 + r) * in_row, buf + r * ne0, ne0);
+            if (!smelt_gptq_rows(j->gptq, t->name, j->to, buf, nr, ne0, (char *)j->out + (size_t)r0 * j->out_row,
+                                 j->work[ith]))
+                j->failed = true;
+            continue;
+        }
         if (t->type == SMELT_TYPE_F32) {
             src = (const float *)t->data + r0 * ne0;
         } else {
@@ -301,12 +313,16 @@ enum smelt_status smelt_quantize_file(const char *in_path, const char *out_path,
     const struct smelt_gguf_tensor **order = NULL;
     uint32_t *to_type = NULL;
     void *out = NULL;
-    float **scratch = NULL;
+    float **scratch = NULL, **work = NULL;
+    struct smelt_gptq *gptq = NULL;
     int nth = p->n_threads > 0 ? p->n_threads : smelt_n_cpus();
     struct smelt_imat im = {0};
     enum smelt_status s = smelt_gguf_open(in_path, &g);
     if (s) goto done;
     if (p->imatrix && (s = smelt_imat_load(p->imatrix, &im))) goto done;
+    if (p->stats && !p->reference && !p->dry_run && smelt_imatrix_has_full(p->stats) &&
+        (s = smelt_gptq_new(p->stats, &gptq)))
+        goto done;
 
     const char *arch = NULL;
     size_t al;
@@ -399,17 +415,18 @@ enum smelt_status smelt_quantize_file(const char *in_path, const char *out_path,
         const char *k = smelt_gguf_kv_key(g, i);
         if (strcmp(k, "general.quantization_version") == 0 || strcmp(k, "general.file_type") == 0 ||
             strncmp(k, "split.", 6) == 0 || strncmp(k, "quantize.imatrix.", 17) == 0 ||
-            strcmp(k, "quantize.self_calibration") == 0)
+            strcmp(k, "quantize.self_calibration") == 0 || strcmp(k, "quantize.error_feedback") == 0)
             continue;
         s = smelt_gguf_writer_copy_kv(w, g, i);
     }
     if (!s) s = smelt_gguf_writer_set_u32(w, "general.quantization_version", 2);
     if (!s) s = smelt_gguf_writer_set_u32(w, "general.file_type", p->ftype);
+    if (!s && gptq) s = smelt_gguf_writer_set_bool(w, "quantize.error_feedback", true);
     if (!s && p->imatrix && p->imatrix_self) {
         s = smelt_gguf_writer_set_bool(w, "quantize.self_calibration", true);
     } else if (!s && p->imatrix) {
         /* file names without their folders, so the same inputs give the same file anywhere */
-        s = smelt_gguf_writer_set_str(w, "quantize.imatrix.file", base_name(p->imatrix));
+        if (!p->imatrix_temp) s = smelt_gguf_writer_set_str(w, "quantize.imatrix.file", base_name(p->imatrix));
         if (!s && im.dataset) s = smelt_gguf_writer_set_str(w, "quantize.imatrix.dataset", base_name(im.dataset));
         if (!s) s = smelt_gguf_writer_set_i32(w, "quantize.imatrix.entries_count", (int32_t)im.n);
         if (!s) s = smelt_gguf_writer_set_i32(w, "quantize.imatrix.chunks_count", (int32_t)im.chunks);
@@ -424,12 +441,14 @@ enum smelt_status smelt_quantize_file(const char *in_path, const char *out_path,
         nth = smelt_pool_n_threads(pool);
         out = smelt_aligned_alloc(64, max_out);
         scratch = smelt_calloc((size_t)nth, sizeof *scratch);
-        if (!out || !scratch) {
+        work = smelt_calloc((size_t)nth, sizeof *work);
+        if (!out || !scratch || !work) {
             s = SMELT_ERR_NOMEM;
             goto done;
         }
         for (int k = 0; k < nth; k++)
-            if (!(scratch[k] = smelt_malloc((size_t)chunk * max_row_floats * sizeof(float)))) {
+            if (!(scratch[k] = smelt_malloc((size_t)chunk * max_row_floats * sizeof(float))) ||
+                (gptq && !(work[k] = smelt_malloc(smelt_gptq_work_floats(chunk) * sizeof(float))))) {
                 s = SMELT_ERR_NOMEM;
                 goto done;
             }
@@ -456,6 +475,13 @@ enum smelt_status smelt_quantize_file(const char *in_path, const char *out_path,
                     st.n_imatrix_used++;
                 }
             }
+            if (gptq && t->ne[2] * t->ne[3] == 1 && is_quantized(to_type[i]) &&
+                smelt_quantize_imat_supported(to_type[i]) && smelt_gptq_has(gptq, t->name, t->ne[0])) {
+                if ((s = smelt_gptq_prepare(gptq, t->name, blck_of(to_type[i])))) goto done;
+                j.gptq = gptq;
+                j.work = work;
+                st.n_error_feedback++;
+            }
             smelt_pool_run(pool, quantize_worker, &j);
             if (j.failed) {
                 s = smelt_err(SMELT_ERR_INTERNAL, "quantize: the %s quantizer refused tensor '%s'",
@@ -477,6 +503,10 @@ done:
     if (scratch)
         for (int k = 0; k < nth; k++) free(scratch[k]);
     free(scratch);
+    if (work)
+        for (int k = 0; k < nth; k++) free(work[k]);
+    free(work);
+    smelt_gptq_free(gptq);
     free(out);
     smelt_pool_free(pool);
     smelt_gguf_writer_free(w);

@@ -21,7 +21,15 @@ GOLDEN = os.path.join(HERE, "golden")
 CALIB = os.path.join(ROOT, "tests", "data", "calib.txt")
 SMOL = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CALIB_CHUNKS = 2  # as scripts/golden_quantize.py
-ROUNDTRIPS = {"q8_0_imatrix": ("Q8_0", True), "q5_k_m_imatrix": ("Q5_K_M", True), "q4_k_m": ("Q4_K_M", False)}
+# name -> (type, importance data: "imatrix" = smelt imatrix on calib.txt, "calib" = --calib calib.txt, None =
+# the default self-calibration); self-calibration and --calib include error feedback
+ROUNDTRIPS = {"q8_0_imatrix": ("Q8_0", "imatrix"), "q5_k_m_imatrix": ("Q5_K_M", "imatrix"), "q4_k_m": ("Q4_K_M", None),
+              "q6_k_calib": ("Q6_K", "calib")}
+
+
+def roundtrip_args(mode, imatrix):
+    return {"imatrix": ["--imatrix", imatrix], None: [],
+            "calib": ["--calib", CALIB, "-c", "512", "--calib-chunks", str(CALIB_CHUNKS)]}[mode]
 
 
 def run(exe, *args, timeout=1800):
@@ -124,9 +132,9 @@ def test_imatrix_matches_llama_imatrix(smelt_imatrix):
 def test_roundtrip_loads_in_llama_cpp(smelt, test_model, f32, smelt_imatrix, work, name):
     """smelt's own quantizers (not --ref): the exact file llama.cpp was run on
     (sha256) gives the same teacher-forced top-1 tokens in smelt."""
-    typ, use_im = ROUNDTRIPS[name]
+    typ, mode = ROUNDTRIPS[name]
     out = os.path.join(work, f"rt-{name}.gguf")
-    ok(run(smelt, "quantize", *(["--imatrix", smelt_imatrix] if use_im else []), f32, out, typ))
+    ok(run(smelt, "quantize", *roundtrip_args(mode, smelt_imatrix), f32, out, typ))
     g = os.path.join(GOLDEN, "rt_" + name)
     with open(os.path.join(g, "sha256.txt")) as f:
         want = f.read().split()[0]
@@ -246,6 +254,33 @@ def test_imatrix_changes_the_file(smelt, tiny, work):
         os.unlink(f)
 
 
+def test_imatrix_calib_text(smelt, tiny, work):
+    """--calib TEXT: importance data and second moments from a text; every block weight gets error
+    feedback, the type mix is the one with an imatrix (the same as --imatrix from the same text),
+    the file is the same every time and differs from the diagonal-only one."""
+    im, a, b, c = (os.path.join(work, n) for n in ("cal.imatrix", "cal-a.gguf", "cal-b.gguf", "cal-c.gguf"))
+    args = ["--calib", CALIB, "-c", "128", "--calib-chunks", "4"]
+    p = ok(run(smelt, "quantize", "-q", *args, tiny, a, "Q4_K_M"))
+    out = p.stdout.decode()
+    assert "calibrated on" in out and "21 with importance data" in out and "21 with error feedback" in out, out
+    ok(run(smelt, "quantize", "-q", *args, tiny, b, "Q4_K_M"))
+    assert sha256(a) == sha256(b), "calibration is not deterministic"
+    ok(run(smelt, "imatrix", "-m", tiny, "-f", CALIB, "-o", im, "-c", "128", "--chunks", "4"))
+    ok(run(smelt, "quantize", "-q", "--imatrix", im, tiny, c, "Q4_K_M"))
+    import gguf
+    ra, rc = gguf.GGUFReader(a), gguf.GGUFReader(c)
+    assert [(t.name, t.tensor_type) for t in ra.tensors] == [(t.name, t.tensor_type) for t in rc.tensors]
+    assert sha256(a) != sha256(c)
+    assert ra.fields["quantize.error_feedback"].contents() is True
+    assert ra.fields["quantize.imatrix.dataset"].contents() == "calib.txt"
+    assert "quantize.error_feedback" not in rc.fields
+    # the file loads and runs
+    ok(run(smelt, "run", "-m", a, "-n", "4", "--temp", "0", "--raw", "-p", "Hello"))
+    assert not any(f.endswith(".calib.imatrix") for f in os.listdir(work)), "temporary imatrix left behind"
+    for f in (im, a, b, c):
+        os.unlink(f)
+
+
 def test_imatrix_self_calibration(smelt, tiny, work):
     """Without --imatrix the model writes its own calibration text: importance data for every
     block weight, the type mix (and bits/weight) of a quantization without imatrix, and the same
@@ -254,7 +289,7 @@ def test_imatrix_self_calibration(smelt, tiny, work):
     ok(run(smelt, "quantize", "-q", "--no-self-calibration", tiny, plain, "Q4_0"))
     p = ok(run(smelt, "quantize", "-q", "--self-calibration-tokens", "512", tiny, a, "Q4_0"))
     out = p.stdout.decode()
-    assert "self-calibrated" in out and "21 with importance data" in out, out
+    assert "self-calibrated" in out and "21 with importance data" in out and "21 with error feedback" in out, out
     ok(run(smelt, "quantize", "-q", "--self-calibration-tokens", "512", tiny, b, "Q4_0"))
     assert sha256(a) == sha256(b), "self-calibration is not deterministic"
     assert sha256(a) != sha256(plain)
@@ -262,10 +297,25 @@ def test_imatrix_self_calibration(smelt, tiny, work):
     ra, rp = gguf.GGUFReader(a), gguf.GGUFReader(plain)
     assert [(t.name, t.tensor_type) for t in ra.tensors] == [(t.name, t.tensor_type) for t in rp.tensors]
     assert ra.fields["quantize.self_calibration"].contents() is True
+    assert ra.fields["quantize.error_feedback"].contents() is True
     assert "quantize.imatrix.file" not in ra.fields
-    assert not any(f.endswith(".selfcal.imatrix") for f in os.listdir(work)), "temporary imatrix left behind"
+    assert not any(f.endswith(".calib.imatrix") for f in os.listdir(work)), "temporary imatrix left behind"
+    # without error feedback: importances only, another file
+    p = ok(run(smelt, "quantize", "-q", "--self-calibration-tokens", "512", "--no-error-feedback", tiny, b, "Q4_0"))
+    assert "21 with importance data" in p.stdout.decode() and "0 with error feedback" in p.stdout.decode()
+    assert sha256(a) != sha256(b) and "quantize.error_feedback" not in gguf.GGUFReader(b).fields
     for f in (plain, a, b):
         os.unlink(f)
     # bad input is refused before the model writes anything
+    fails(run(smelt, "quantize", "--calib", CALIB, "--imatrix", a, tiny, b, "Q4_0"), "choose one", code=2)
+    fails(run(smelt, "quantize", "--calib", CALIB, tiny, b, "F16"), "needs a quantized TYPE", code=2)
+    fails(run(smelt, "quantize", "--calib", CALIB, "--calib-chunks", "0", tiny, b, "Q4_0"), "1..100000", code=2)
+    fails(run(smelt, "quantize", "--calib", CALIB, "-c", "8", tiny, b, "Q4_0"), "16..32768", code=2)
+    fails(run(smelt, "quantize", "--calib", os.path.join(work, "missing.txt"), tiny, b, "Q4_0"), "missing.txt")
+    short = os.path.join(work, "short-calib.txt")
+    with open(short, "w") as f:
+        f.write("Only a few words.")
+    fails(run(smelt, "quantize", "--calib", short, tiny, b, "Q4_0"), "fewer than one chunk")
+    assert not os.path.exists(b) and not any(f.endswith(".calib.imatrix") for f in os.listdir(work))
     fails(run(smelt, "quantize", "--self-calibration-tokens", "5", tiny, a, "Q4_0"), "64..1000000", code=2)
     fails(run(smelt, "quantize", tiny, a, "Q9"), "unknown type", code=2)

@@ -13,3 +13,10 @@ endforeach()
 set_tests_properties(quantize_errors quantize_ref quantize_imatrix quantize_roundtrip PROPERTIES RUN_SERIAL TRUE)
 # the round trips compare logits with llama.cpp's AVX2 build (see tests/model)
 set_tests_properties(quantize_roundtrip PROPERTIES ENVIRONMENT SMELT_ISA=avx2)
+
+# Error feedback (GPTQ-style, src/model/quantize_gptq.c) on a synthetic layer: lower held-out
+# output error than the diagonal importances alone for every type, row independence, damping.
+smelt_add_test_exe(test_error_feedback ${CMAKE_CURRENT_LIST_DIR}/test_error_feedback.c)
+foreach(_c gain rows degenerate pos0)
+  add_test(NAME quantize_error_feedback_${_c} COMMAND test_error_feedback ${_c})
+endforeach()
