@@ -260,7 +260,8 @@ def fmt_kld(x, err=None):
 
 
 def imat_label(row):
-    return {"none": "no", "self": "self-calibrated", "smelt": "smelt's", "llama.cpp": "llama.cpp's"}[row["imatrix"]]
+    return {"none": "no", "self": "self-calibrated", "smelt": "smelt's", "llama.cpp": "llama.cpp's",
+            "calib": "--calib (text)"}[row["imatrix"]]
 
 
 def render(res):
@@ -280,6 +281,10 @@ def render(res):
                  f"{ic['median_rel_l2']:.2e}, max {ic['max_rel_l2']:.2e}.")
     elif ic:
         L.append(f"  smelt's vs llama-imatrix's: not comparable ({ic['error']}).")
+    if any(r["imatrix"] == "calib" for r in res["rows"]):
+        L.append(f"  `--calib (text)` rows: `smelt quantize --calib` on the first {res.get('calib_chunks')} chunks of the same "
+                 "text (importances plus the inputs' full second moments, used for error feedback); compared with "
+                 "llama-quantize with its own imatrix from all chunks.")
     L.append(f"- Evaluation: `{res['eval_name']}`, {res['eval_positions']} scored positions "
              f"({res['eval_chunks']} chunks of {res['ctx']}, second half of each), every file measured by "
              "`smelt perplexity --kl-divergence` against the F32 model's log-probs "
@@ -391,6 +396,8 @@ def main():
     ap.add_argument("--eval", default=os.path.join(ROOT, "tests", "data", "gpl3.txt"))
     ap.add_argument("-c", "--ctx", type=int, default=512)
     ap.add_argument("--imatrix-chunks", type=int, default=0, help="chunks of calibration text (default: all)")
+    ap.add_argument("--calib-chunks", type=int, default=8,
+                    help="chunks of the calibration text for smelt quantize --calib (second moments + error feedback)")
     ap.add_argument("--eval-chunks", type=int, default=0, help="chunks of evaluation text (default: all)")
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("--nice", type=int, default=10, help="run the tools under nice -n N (0: not nice'd)")
@@ -461,6 +468,7 @@ def main():
     res["imatrix_s"] = {}
     chunks = ["--chunks", str(a.imatrix_chunks)] if a.imatrix_chunks else []
     res["imatrix_chunks_desc"] = f"{a.imatrix_chunks} chunks" if a.imatrix_chunks else "all chunks"
+    res["calib_chunks"] = a.calib_chunks
     if not a.no_imatrix:
         imat["smelt"] = os.path.join(work, "imatrix.smelt.gguf")
         out, wall = R.run([smelt, "imatrix", "-m", f32, "-f", a.calib, "-o", imat["smelt"], "-c", str(a.ctx),
@@ -479,20 +487,23 @@ def main():
     # 3. quantize
     qhelp = subprocess.run([smelt, "quantize"], capture_output=True, text=True)  # prints its usage
     self_cal = "--no-self-calibration" in qhelp.stdout + qhelp.stderr
+    has_calib = "--calib TEXT" in qhelp.stdout + qhelp.stderr
     settings = [("none", None)]
     if self_cal and not a.no_self_calibration:
         settings.append(("self", None))  # smelt's default without --imatrix: the model's own text
     if not a.no_imatrix:
         settings.append(("own", None))
+        if has_calib:
+            settings.append(("calib", None))  # smelt only: calibrated on the same text, with error feedback
         if a.cross:
             settings.append(("cross", None))
     rows = []
     for ty in types:
         for setting, _ in settings:
             for tool in TOOLS:
-                if setting == "self" and tool != "smelt":
+                if setting in ("self", "calib") and tool != "smelt":
                     continue
-                if setting in ("none", "self"):
+                if setting in ("none", "self", "calib"):
                     im = setting
                 elif setting == "own":
                     im = tool
@@ -503,7 +514,9 @@ def main():
                 if tool == "smelt":
                     # smelt quantize self-calibrates when given no imatrix (since e8f7e55); "no imatrix"
                     # here means no importance data at all, like llama-quantize without one
-                    extra = (["--imatrix", imat[im]] if im not in ("none", "self") else
+                    extra = (["--calib", a.calib, "-c", str(a.ctx), "--calib-chunks", str(a.calib_chunks)]
+                             if im == "calib" else
+                             ["--imatrix", imat[im]] if im not in ("none", "self") else
                              [] if im == "self" else (["--no-self-calibration"] if self_cal else []))
                     cmd = [smelt, "quantize", "-t", T] + extra + [f32, path, ty]
                 else:
@@ -518,7 +531,8 @@ def main():
         row["stats"], facts[row["path"]] = file_stats(row["path"])
     for row in rows:
         peer = next((r for r in rows if r["tool"] == "llama.cpp" and r["type"] == row["type"]
-                     and r["imatrix"] == ("none" if row["imatrix"] == "self" else row["imatrix"])), None)
+                     and r["imatrix"] == {"self": "none", "calib": "llama.cpp"}.get(row["imatrix"], row["imatrix"])),
+                    None)
         if row["tool"] == "smelt" and peer:
             st, sb, n = compare_tensors(facts[row["path"]], facts[peer["path"]])
             row["vs_peer"] = {"same_type": st, "same_bytes": sb, "total": n}
@@ -566,7 +580,7 @@ def main():
     res["eval_positions"] = int(rows[0]["kld"]["positions"]) if rows and rows[0]["kld"]["positions"] else None
     for row in rows:
         peer = next((r for r in rows if r["tool"] == "llama.cpp" and r["type"] == row["type"]
-                     and r["setting"] == ("none" if row["setting"] == "self" else row["setting"])
+                     and r["setting"] == {"self": "none", "calib": "own"}.get(row["setting"], row["setting"])
                      and row["setting"] != "cross"), None)
         row["ratio"] = row["kld"]["kld"] / peer["kld"]["kld"] if row["tool"] == "smelt" and peer and peer["kld"]["kld"] else None
 
@@ -586,7 +600,7 @@ def main():
                                           "llama_kld": k["kld"], "llama_same_top": k["same_top"], "llama": k})
 
     # order: by type as given, then no imatrix / own / cross, smelt before llama.cpp
-    order = {"none": 0, "self": 1, "own": 2, "cross": 3}
+    order = {"none": 0, "self": 1, "own": 2, "calib": 3, "cross": 4}
     rows.sort(key=lambda r: (types.index(r["type"]), order[r["setting"]], TOOLS.index(r["tool"])))
     res["rows"] = rows
     jpath = a.json or os.path.join(work, "quant_compare.json")
