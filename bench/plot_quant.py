@@ -13,8 +13,9 @@ import sys
 STYLE = {
     # (tool, imatrix setting): colour, marker, line style, label
     ("smelt", "none"): ("#1f77b4", "o", "-", "smelt quantize --no-self-calibration"),
-    ("smelt", "self"): ("#2ca02c", "D", "-.", "smelt quantize (self-calibrated, default)"),
+    ("smelt", "self"): ("#2ca02c", "D", "-.", "smelt quantize (self-calibrated + error feedback, default)"),
     ("smelt", "own"): ("#1f77b4", "s", "--", "smelt quantize + smelt imatrix"),
+    ("smelt", "calib"): ("#9467bd", "P", "--", "smelt quantize --calib (error feedback)"),
     ("llama.cpp", "none"): ("#d62728", "o", "-", "llama-quantize"),
     ("llama.cpp", "own"): ("#d62728", "s", "--", "llama-quantize + llama-imatrix"),
     ("smelt", "cross"): ("#1f77b4", "^", ":", "smelt quantize + llama-imatrix"),
