@@ -217,26 +217,18 @@ static void quantize_worker(void *arg, int ith, int nth) {
     const int64_t nchunks = (j->nrows + j->chunk - 1) / j->chunk;
     for (int64_t k = ith; k < nchunks; k += nth) {
         const int64_t r0 = k * j->chunk, nr = j->nrows - r0 < j->chunk ? j->nrows - r0 : j->chunk;
-        const float *src;
-        if (j->gptq) { /* a private copy: the error feedback rewrites it */
-            float *buf = j->scratch[ith];
-            for (int64_t r = 0; r < nr; r++)
-                from->to_float_ref((const char *)t->data + (size_t)(r0 + r) * in_row, buf + r * ne0, ne0);
-            if (!smelt_gptq_rows(j->gptq, t->name, j->to, buf, nr, ne0, (char *)j->out + (size_t)r0 * j->out_row,
-                                 j->work[ith]))
-                j->failed = true;
-            continue;
-        }
-        if (t->type == SMELT_TYPE_F32) {
+        float *buf = j->scratch[ith];
+        const float *src = buf;
+        /* F32 rows are read in place, except for the error feedback, which rewrites its copy */
+        if (t->type == SMELT_TYPE_F32 && !j->gptq)
             src = (const float *)t->data + r0 * ne0;
-        } else {
-            float *buf = j->scratch[ith];
+        else
             for (int64_t r = 0; r < nr; r++)
                 from->to_float_ref((const char *)t->data + (size_t)(r0 + r) * in_row, buf + r * ne0, ne0);
-            src = buf;
-        }
         char *dst = (char *)j->out + (size_t)r0 * j->out_row;
-        if (j->reference) {
+        if (j->gptq) {
+            if (!smelt_gptq_rows(j->gptq, t->name, j->to, buf, nr, ne0, dst, j->work[ith])) j->failed = true;
+        } else if (j->reference) {
             /* llama-quantize's choice per type: the _ref quantizers, except IQ4_NL's wider scale search */
             const smelt_from_float_fn q = j->to == SMELT_TYPE_IQ4_NL ? smelt_iq4_nl_from_float_file : to->from_float_ref;
             for (int64_t r = 0; r < nr; r++) q(src + r * ne0, dst + (size_t)r * j->out_row, ne0);

@@ -52,6 +52,7 @@ struct gptq_group {
 
 struct smelt_gptq {
     struct smelt_imatrix *stats;
+    bool debug; /* SMELT_GPTQ_DEBUG */
     struct gptq_group *g;
     int64_t ng;
 };
@@ -67,6 +68,7 @@ enum smelt_status smelt_gptq_new(struct smelt_imatrix *stats, struct smelt_gptq 
         free(q);
         return SMELT_ERR_NOMEM;
     }
+    q->debug = getenv("SMELT_GPTQ_DEBUG") != NULL;
     openblas_set_num_threads(1); /* callers run the rows in their own threads */
     *out = q;
     return SMELT_OK;
@@ -94,9 +96,10 @@ bool smelt_gptq_has(struct smelt_gptq *q, const char *name, int64_t ne0) {
 static enum smelt_status factor(struct gptq_group *gr, const float *cov, uint64_t count, int64_t n, const char *name) {
     double *a = malloc((size_t)(n * n) * sizeof *a);
     if (!a) return SMELT_ERR_NOMEM;
+    const double cnt = (double)(count ? count : 1); /* sums -> means */
     double mean = 0;
     for (int64_t i = 0; i < n; i++) mean += cov[i * n + i];
-    mean /= (double)n * (double)(count ? count : 1);
+    mean /= (double)n * cnt;
     if (!(mean > 0) || !isfinite(mean)) mean = 1;
     const int ni = (int)n;
     int info = 1;
@@ -105,7 +108,7 @@ static enum smelt_status factor(struct gptq_group *gr, const float *cov, uint64_
         /* a (column-major, lower part used) = J A J */
         for (int64_t i = 0; i < n; i++)
             for (int64_t j = 0; j < n; j++)
-                a[i + j * n] = (double)cov[(n - 1 - i) * n + (n - 1 - j)] / (double)(count ? count : 1);
+                a[i + j * n] = (double)cov[(n - 1 - i) * n + (n - 1 - j)] / cnt;
         for (int64_t i = 0; i < n; i++) a[i + i * n] += damp * mean;
         dpotrf_("L", &ni, a, &ni, &info);
         if (info == 0) dtrtri_("L", "N", &ni, a, &ni, &info);
@@ -124,7 +127,7 @@ static enum smelt_status factor(struct gptq_group *gr, const float *cov, uint64_
             gr->u[i * n + j] = j >= i ? (float)a[(n - 1 - i) + (n - 1 - j) * n] : 0.0f;
     gr->n = n;
     gr->cov = cov;
-    gr->scale = 1.0 / (double)(count ? count : 1);
+    gr->scale = 1.0 / cnt;
     gr->damp = mean * GPTQ_DAMP;
     free(a);
     return SMELT_OK;
@@ -239,10 +242,8 @@ bool smelt_gptq_rows(struct smelt_gptq *q, const char *name, uint32_t type, floa
     const size_t row_bytes = smelt_quant_row_size(type, ne0), blk_bytes = tr->bytes;
     float *e = work, *z = work + nr * b, *deq = work + 2 * nr * b;
     const int64_t nb = ne0 / b;
-    static int dbg = -1;
-    if (dbg < 0) dbg = getenv("SMELT_GPTQ_DEBUG") != NULL;
     float *w0 = NULL;
-    if (dbg && (w0 = malloc((size_t)(nr * ne0) * sizeof *w0))) memcpy(w0, w, (size_t)(nr * ne0) * sizeof *w0);
+    if (q->debug && (w0 = malloc((size_t)(nr * ne0) * sizeof *w0))) memcpy(w0, w, (size_t)(nr * ne0) * sizeof *w0);
     for (int64_t k = 0; k < nb; k++) {
         const int64_t c0 = k * b, rest = ne0 - c0 - b;
         for (int64_t r = 0; r < nr; r++) {
