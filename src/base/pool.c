@@ -27,6 +27,7 @@ struct smelt_pool {
     /* barrier */
     _Atomic int bar_count;
     _Atomic uint32_t bar_gen;   /* futex word */
+    _Atomic int bar_sleepers;   /* threads blocked (or about to block) on bar_gen */
 };
 
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val) {
@@ -36,13 +37,20 @@ static void futex_wake_all(_Atomic uint32_t *addr) {
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
 }
 
-/* Wait until *addr != val: yield a while, then block. */
-static void wait_change(_Atomic uint32_t *addr, uint32_t val) {
+/* Wait until *addr != val: yield a while, then block. When sleepers is not
+ * NULL it counts the threads that may be blocked, so that the waker can skip
+ * the wake-up system call when every waiter is still yielding (the common
+ * case at a barrier); the counter and the word are accessed sequentially
+ * consistently, so either the waker sees the sleeper or the sleeper sees the
+ * new value before it blocks. */
+static void wait_change(_Atomic uint32_t *addr, uint32_t val, _Atomic int *sleepers) {
     for (int i = 0; i < YIELD_ROUNDS; i++) {
         if (atomic_load_explicit(addr, memory_order_acquire) != val) return;
         sched_yield();
     }
-    while (atomic_load_explicit(addr, memory_order_acquire) == val) futex_wait(addr, val);
+    if (sleepers) atomic_fetch_add(sleepers, 1);
+    while (atomic_load(addr) == val) futex_wait(addr, val);
+    if (sleepers) atomic_fetch_sub(sleepers, 1);
 }
 
 struct worker_arg {
@@ -124,7 +132,7 @@ void smelt_pool_run(struct smelt_pool *p, smelt_pool_fn fn, void *arg) {
     atomic_fetch_add_explicit(&p->job_gen, 1, memory_order_release);
     futex_wake_all(&p->job_gen);
     fn(arg, 0, p->n);
-    wait_change(&p->done_gen, done);
+    wait_change(&p->done_gen, done, NULL);
 }
 
 void smelt_pool_barrier(struct smelt_pool *p) {
@@ -132,9 +140,9 @@ void smelt_pool_barrier(struct smelt_pool *p) {
     uint32_t gen = atomic_load_explicit(&p->bar_gen, memory_order_acquire);
     if (atomic_fetch_add_explicit(&p->bar_count, 1, memory_order_acq_rel) + 1 == p->n) {
         atomic_store_explicit(&p->bar_count, 0, memory_order_relaxed);
-        atomic_fetch_add_explicit(&p->bar_gen, 1, memory_order_release);
-        futex_wake_all(&p->bar_gen);
+        atomic_fetch_add(&p->bar_gen, 1);
+        if (atomic_load(&p->bar_sleepers) > 0) futex_wake_all(&p->bar_gen);
         return;
     }
-    wait_change(&p->bar_gen, gen);
+    wait_change(&p->bar_gen, gen, &p->bar_sleepers);
 }

@@ -155,7 +155,12 @@ void smelt_avx2_mm_drive(const struct smelt_mm_plan *p, int64_t K, const void *w
  *                     of 8): its GEMM kernel serves the first n_tok - n_tok % 4
  *                     tokens of a batch of more than 3, its GEMV kernel the
  *                     others (smelt_dot_*_r8_ref give one output of each). */
-enum smelt_mm_path { SMELT_MM_PLAIN = 0, SMELT_MM_REPACK8 = 1 };
+enum smelt_mm_path { SMELT_MM_PLAIN = 0, SMELT_MM_REPACK8 = 1, SMELT_MM_X16 = 2 };
+/* SMELT_MM_X16 is not one of llama.cpp's paths: on the AVX-512 tier, weights
+ * whose type and shape the x16 layout supports (src/kernels/x16.h) are
+ * repacked at load and multiplied by the VNNI kernels, in smelt's own order
+ * (smelt_x16_dot_ref). The model chooses it (smelt_matmul_path never returns
+ * it); SMELT_NO_X16=1 turns it off. */
 /* The path llama.cpp's AVX2 build gives a matmul weight of this type with
  * n_rows output rows that it holds in a weight buffer (not the token
  * embeddings, which it keeps as they are for row lookups even when the output

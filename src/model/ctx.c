@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "kernels/attn.h"
 #include "kernels/kernels.h"
 #include "model_internal.h"
 
@@ -82,7 +83,18 @@ enum smelt_status smelt_ctx_new(const struct smelt_model *m, const struct smelt_
         if (!c->xq[s]) { st = SMELT_ERR_NOMEM; goto fail; }
     }
     c->scores_stride = ((int64_t)p.n_ctx + 31) & ~(int64_t)31;
-    ALLOC(scores, (int64_t)p.n_threads * c->scores_stride);
+    const int64_t gqa = hp->n_head / hp->n_head_kv;
+    const char *no_fast = getenv("SMELT_NO_FAST_ATTN");
+    if (smelt_attn_available() && hp->head_dim % 64 == 0 && gqa <= 32 &&
+        !(no_fast && *no_fast && strcmp(no_fast, "0") != 0)) {
+        /* batched attention over gathered f32 copies (kernels/attn.h) */
+        c->attn_ld = ((int64_t)p.n_ctx + SMELT_ATTN_PAD - 1) & ~(int64_t)(SMELT_ATTN_PAD - 1);
+        c->scores_stride = c->attn_ld;
+        ALLOC(kt, KD * c->attn_ld);
+        ALLOC(vf, KD * c->attn_ld);
+        ALLOC(cpos, c->attn_ld);
+    }
+    ALLOC(scores, (int64_t)p.n_threads * (c->kt ? gqa : 1) * c->scores_stride);
     ALLOC(attn_acc, (int64_t)p.n_threads * 32 * hp->head_dim);
     ALLOC(qh, (int64_t)p.n_threads * hp->head_dim);
     ALLOC(cell_of, B);
@@ -105,6 +117,7 @@ void smelt_ctx_free(struct smelt_ctx *c) {
     free(c->x); free(c->xn); free(c->q); free(c->k); free(c->v); free(c->att);
     free(c->gate); free(c->up); free(c->rope_cs);
     for (int s = 0; s < SMELT_XQ_SLOTS; s++) free(c->xq[s]);
+    free(c->kt); free(c->vf); free(c->cpos);
     free(c->scores); free(c->attn_acc); free(c->qh); free(c->cell_of); free(c->vis); free(c->vis_n); free(c->vis_off);
     free(c->out_row); free(c->obs_pos); free(c->logits); free(c->out_index);
     free(c);

@@ -14,7 +14,9 @@
 
 #include "base/base.h"
 #include "kernels/ggml_numerics.h"
+#include "kernels/attn.h"
 #include "kernels/kernels.h"
+#include "kernels/x16.h"
 #include "model_internal.h"
 #include "quant/quant.h"
 
@@ -22,7 +24,6 @@ struct fwd {
     struct smelt_ctx *c;
     const int32_t *token, *pos, *seq;
     int32_t n;
-    int32_t n_seqlists;
 };
 
 static inline void split(int64_t n, int ith, int nth, int64_t *a, int64_t *b) {
@@ -91,7 +92,9 @@ static void matmul(struct smelt_ctx *c, const struct smelt_weight *w, int slot, 
                    int nth) {
     int64_t r0, r1;
     split_rows(w->ne1, ith, nth, &r0, &r1);
-    if (r1 > r0) smelt_matmul_rows(w->data, w->type, w->ne0, r0, r1, c->xq[slot], c->xq_row, n_tok, y, w->ne1, w->path);
+    if (r1 > r0 && w->path == SMELT_MM_X16) /* row splits are multiples of 16, as are the rows */
+        smelt_x16_matmul(w->type, w->ne0, w->packed, r0 / 16, r1 / 16, c->xq[slot], c->xq_row, n_tok, y, w->ne1);
+    else if (r1 > r0) smelt_matmul_rows(w->data, w->type, w->ne0, r0, r1, c->xq[slot], c->xq_row, n_tok, y, w->ne1, w->path);
 }
 
 /* Show the matmul input x [n_tok][n_in] to the context's observer, once per
@@ -194,6 +197,46 @@ static void attention(struct fwd *f, int il, int ith, int nth) {
     }
 }
 
+/* Batched attention (kernels/attn.h), one sequence of the chunk at a time:
+ * the sequence's cells are gathered by all threads, then its (token, KV head)
+ * items are dealt round-robin (later tokens see more cells, so contiguous
+ * ranges would be unbalanced). A token's result depends only on its
+ * sequence's cell list, so a sequence batched with others gets the same
+ * numbers as alone. */
+static void attention_batched(struct fwd *f, int il, int ith, int nth) {
+    struct smelt_ctx *c = f->c;
+    const struct smelt_hparams *hp = &c->model->hp;
+    const int64_t HD = hp->head_dim, NKV = hp->n_head_kv, G = hp->n_head / hp->n_head_kv, QD = hp->n_head * HD,
+                  ld = c->attn_ld;
+    const int32_t win = smelt_layer_is_swa(hp, il) ? hp->n_swa : 0;
+    float *qf = c->attn_acc + (size_t)ith * 32 * HD; /* G <= 32 rows */
+    float *sc = c->scores + (size_t)ith * G * c->scores_stride;
+    for (int32_t first = 0; first < f->n; first++) {
+        const int32_t off = c->vis_off[first];
+        bool seen = false; /* lists are taken in order of their first token */
+        for (int32_t t = 0; t < first && !seen; t++) seen = c->vis_off[t] == off;
+        if (seen) continue;
+        const int64_t nc = c->vis_n[first], npad = (nc + SMELT_ATTN_PAD - 1) & ~(int64_t)(SMELT_ATTN_PAD - 1);
+        int64_t j0, j1;
+        split(npad, ith, nth, &j0, &j1);
+        smelt_attn_gather(c->kv.k + (size_t)il * c->kv.layer_stride, c->kv.v + (size_t)il * c->kv.layer_stride,
+                          c->kv.pos, c->vis + off, nc, j0, j1, NKV, HD, ld, c->kt, c->vf, c->cpos);
+        smelt_pool_barrier(c->pool);
+        int64_t item = 0;
+        for (int32_t t = first; t < f->n; t++) {
+            if (c->vis_off[t] != off) continue;
+            for (int64_t kvh = 0; kvh < NKV; kvh++, item++) {
+                if (item % nth != ith) continue;
+                const float *q = c->q + t * QD + kvh * G * HD;
+                for (int64_t j = 0; j < G * HD; j++) qf[j] = smelt_fp16_to_fp32(smelt_fp32_to_fp16(q[j]));
+                smelt_attn_rows((int)G, HD, qf, HD, c->kt + kvh * HD * ld, ld, c->vf + kvh * ld * HD, c->cpos, nc,
+                                f->pos[t], win, hp->kq_scale, sc, c->att + t * QD + kvh * G * HD, HD);
+            }
+        }
+        smelt_pool_barrier(c->pool); /* the next list's gather overwrites kt/vf */
+    }
+}
+
 static void forward_worker(void *arg, int ith, int nth) {
     struct fwd *f = arg;
     struct smelt_ctx *c = f->c;
@@ -269,8 +312,12 @@ static void forward_worker(void *arg, int ith, int nth) {
             smelt_fp32_to_fp16_row(c->v + t * KD, Vc + (size_t)c->cell_of[t] * KD, KD);
         }
         smelt_pool_barrier(c->pool);
-        attention(f, il, ith, nth);
-        smelt_pool_barrier(c->pool);
+        if (c->kt) {
+            attention_batched(f, il, ith, nth); /* ends with a barrier */
+        } else {
+            attention(f, il, ith, nth);
+            smelt_pool_barrier(c->pool);
+        }
         struct act_slots so = {0};
         const int s_o = slot_of(&so, vdt_of(&L->wo));
         quantize_slots(c, &so, c->att, QD, t0, t1);

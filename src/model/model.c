@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "base/base.h"
+#include "kernels/x16.h"
 #include "model_internal.h"
 #include "quant/quant.h"
 
@@ -40,6 +44,15 @@ static enum smelt_status get_arch_f32(const struct smelt_model *m, const char *k
     return st;
 }
 
+/* The matmul path of a weight: the x16 layout where the AVX-512 tier runs
+ * and the shape fits (unless SMELT_NO_X16=1), else llama.cpp's path. */
+static enum smelt_mm_path weight_path(uint32_t type, int64_t K, int64_t M) {
+    const char *off = getenv("SMELT_NO_X16");
+    if (!(off && *off && strcmp(off, "0") != 0) && smelt_x16_available() && smelt_x16_supported(type, K, M))
+        return SMELT_MM_X16;
+    return smelt_matmul_path(type, M);
+}
+
 /* Bind a weight: check presence, type support and shape [ne0, ne1]. ne1 == 0 for 1-D. */
 static enum smelt_status bind(struct smelt_model *m, struct smelt_weight *w, const char *name, int64_t ne0,
                               int64_t ne1, bool required) {
@@ -69,7 +82,7 @@ static enum smelt_status bind(struct smelt_model *m, struct smelt_weight *w, con
     w->ne0 = ne0;
     w->ne1 = want1;
     w->row_bytes = smelt_quant_row_size(t->type, ne0);
-    w->path = ne1 ? smelt_matmul_path(t->type, want1) : SMELT_MM_PLAIN;
+    w->path = ne1 ? weight_path(t->type, ne0, want1) : SMELT_MM_PLAIN;
     return SMELT_OK;
 }
 
@@ -191,7 +204,10 @@ static enum smelt_status load_weights(struct smelt_model *m) {
     m->tok_embd.path = SMELT_MM_PLAIN;
     if ((st = bind(m, &m->output_norm, "output_norm.weight", E, 0, true))) return st;
     if ((st = bind(m, &m->output, "output.weight", E, V, false))) return st;
-    if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
+    if (!m->output.data) { /* tied embeddings */
+        m->output = m->tok_embd;
+        m->output.path = weight_path(m->output.type, E, V);
+    }
     if ((st = bind(m, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 0, false))) return st;
 
     m->layers = smelt_calloc((size_t)hp->n_layer, sizeof *m->layers);
@@ -248,6 +264,46 @@ static enum smelt_status load_weights(struct smelt_model *m) {
     return SMELT_OK;
 }
 
+/* Every matmul weight of the model (views of fused tensors included). */
+static int matmul_weights(struct smelt_model *m, struct smelt_weight **ws, int cap) {
+    int n = 0;
+    if (n < cap) ws[n++] = &m->output;
+    for (int32_t il = 0; m->layers && il < m->hp.n_layer; il++) {
+        struct smelt_layer *L = &m->layers[il];
+        struct smelt_weight *lw[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof lw / sizeof lw[0] && n < cap; i++) ws[n++] = lw[i];
+    }
+    return n;
+}
+
+/* Pack the SMELT_MM_X16 weights; afterwards their file bytes are not read by
+ * the forward pass (the tied output's token rows are, for lookups), so their
+ * pages are dropped from the process (MADV_DONTNEED on the read-only mapping:
+ * read again from the file if ever touched). */
+static enum smelt_status pack_weights(struct smelt_model *m) {
+    const int cap = 1 + 7 * m->hp.n_layer;
+    struct smelt_weight **ws = malloc((size_t)cap * sizeof *ws);
+    if (!ws) return SMELT_ERR_NOMEM;
+    const int n = matmul_weights(m, ws, cap);
+    for (int i = 0; i < n; i++) {
+        struct smelt_weight *w = ws[i];
+        if (w->path != SMELT_MM_X16 || !w->data) continue;
+        const size_t sz = smelt_x16_size(w->type, w->ne0, w->ne1);
+        if (posix_memalign(&w->packed, 64, sz) != 0) {
+            w->packed = NULL;
+            free(ws);
+            return smelt_err(SMELT_ERR_NOMEM, "out of memory packing '%s' (%zu bytes)", w->name, sz);
+        }
+        smelt_x16_pack(w->type, w->ne0, w->ne1, w->data, w->packed);
+        const long pg = sysconf(_SC_PAGESIZE);
+        const uintptr_t a = ((uintptr_t)w->data + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
+        const uintptr_t b = ((uintptr_t)w->data + (uintptr_t)(w->row_bytes * (size_t)w->ne1)) & ~(uintptr_t)(pg - 1);
+        if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+    }
+    free(ws);
+    return SMELT_OK;
+}
+
 enum smelt_status smelt_model_load(const char *path, struct smelt_model **out) {
     *out = NULL;
     enum smelt_status st;
@@ -289,7 +345,7 @@ enum smelt_status smelt_model_load(const char *path, struct smelt_model **out) {
     }
     m->used = smelt_calloc((size_t)smelt_gguf_n_tensors(m->gguf) + 1, 1);
     if (!m->used) { st = SMELT_ERR_NOMEM; goto fail; }
-    if ((st = load_hparams(m)) || (st = load_weights(m))) goto fail;
+    if ((st = load_hparams(m)) || (st = load_weights(m)) || (st = pack_weights(m))) goto fail;
     /* like llama.cpp, refuse files with tensors this architecture does not use:
      * ignoring them (biases, RoPE factors, ...) would give silently wrong output */
     for (int64_t i = 0; i < smelt_gguf_n_tensors(m->gguf); i++)
@@ -316,6 +372,12 @@ fail_noprefix:
 
 void smelt_model_free(struct smelt_model *m) {
     if (!m) return;
+    free(m->output.packed);
+    for (int32_t il = 0; m->layers && il < m->hp.n_layer; il++) {
+        struct smelt_layer *L = &m->layers[il];
+        free(L->wq.packed), free(L->wk.packed), free(L->wv.packed), free(L->wo.packed);
+        free(L->w_gate.packed), free(L->w_up.packed), free(L->w_down.packed);
+    }
     free(m->layers);
     free(m->used);
     smelt_tok_free(m->tok);

@@ -24,6 +24,7 @@ struct smelt_weight {
     int64_t ne1;     /* rows (output dim) */
     size_t row_bytes;
     enum smelt_mm_path path; /* 2-D weights: how llama.cpp multiplies by it (summation order) */
+    void *packed;            /* SMELT_MM_X16: the x16 layout of data (owned by the model), else NULL */
 };
 
 struct smelt_hparams {
@@ -130,6 +131,12 @@ struct smelt_ctx {
     int64_t scores_stride; /* n_ctx rounded up to 32 */
     float *attn_acc; /* [n_threads][32][head_dim] accumulators of the V sum */
     uint16_t *qh;    /* [n_threads][head_dim] query rounded to f16 */
+    /* batched attention (kernels/attn.h), NULL unless the AVX-512 tier runs it */
+    float *kt;       /* [n_head_kv][head_dim][attn_ld] keys of the chunk's listed cells, transposed */
+    float *vf;       /* [n_head_kv][attn_ld][head_dim] their values */
+    int32_t *cpos;   /* [attn_ld] their positions (INT32_MAX padding) */
+    int64_t attn_ld; /* n_ctx rounded up to SMELT_ATTN_PAD (also scores_stride then; scores has
+                        n_head/n_head_kv rows per thread) */
     int32_t *cell_of;   /* [n_batch] KV cell of each chunk entry */
     int32_t *vis;       /* [n_seq_in_chunk][n_ctx] cells visible to each sequence of the chunk */
     int32_t *vis_n;     /* [n_batch] length of the entry's sequence list */

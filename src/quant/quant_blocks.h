@@ -26,7 +26,7 @@
  *         j<8, high for j>=8), high 2 bits in scales[8 + j%4] at bit 2*(j/4).
  *   Q4_K: 8 x 32, x = d*sc*q - dmin*m, q in 0..15. Element 64*c + l (l<32)
  *         is the low nibble of qs[32*c + l], element 64*c + 32 + l its high
- *         nibble. 6-bit sc/m packed in 12 bytes (see get_scale_min_k4).
+ *         nibble. 6-bit sc/m packed in 12 bytes (see smelt_k4_scale_min).
  *   Q5_K: as Q4_K with q in 0..31; bit 4 of element 64*c + l is bit 2c of
  *         qh[l], of element 64*c + 32 + l bit 2c+1.
  *   Q6_K: 16 x 16, x = d*sc*(q-32), q in 0..63, sc int8. Element
@@ -160,5 +160,17 @@ _Static_assert(sizeof(smelt_block_q4_0) == 2 + SMELT_QK4_0 / 2, "block_q4_0 size
 _Static_assert(sizeof(smelt_block_q4_1) == 4 + SMELT_QK4_1 / 2, "block_q4_1 size");
 _Static_assert(sizeof(smelt_block_q8_0) == 2 + SMELT_QK8_0, "block_q8_0 size");
 _Static_assert(sizeof(smelt_block_q8_1) == 4 + SMELT_QK8_1, "block_q8_1 size");
+
+
+/* Q4_K/Q5_K: 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes. */
+static inline void smelt_k4_scale_min(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (uint8_t)((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
 
 #endif

@@ -188,16 +188,7 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
     return scale;
 }
 
-/* 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes. */
-static inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (uint8_t)((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
+#define get_scale_min_k4 smelt_k4_scale_min
 
 /* 6-bit signed scale j (0..15) of Q3_K, minus its bias 32. */
 static inline int q3k_scale(const uint8_t *s, int j) {

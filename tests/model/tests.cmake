@@ -21,6 +21,23 @@ add_test(NAME model_gemma3_ppl COMMAND test_model ppl ${_gemma} ${_gemma_g} ${CM
 set_tests_properties(model_gemma3_tf model_gemma3_greedy model_gemma3_ppl PROPERTIES ENVIRONMENT SMELT_ISA=avx2
                      RUN_SERIAL TRUE)
 
+# The same oracles on the AVX-512 tier (x16 VNNI matmuls, batched attention: smelt's own summation
+# orders), with the tolerances described in test_model.c (skipped, exit 77, without AVX-512).
+foreach(_m smollm2 gemma3)
+  foreach(_t tf greedy ppl)
+    if(_m STREQUAL smollm2)
+      set(_f ${_smol})
+      set(_g ${_smol_g})
+    else()
+      set(_f ${_gemma})
+      set(_g ${_gemma_g})
+    endif()
+    add_test(NAME model_${_m}_${_t}_avx512 COMMAND test_model ${_t} ${_f} ${_g} ${CMAKE_SOURCE_DIR}/tests/data/gpl3.txt)
+    set_tests_properties(model_${_m}_${_t}_avx512 PROPERTIES ENVIRONMENT "SMELT_ISA=avx512;SMELT_TEST_TOLERANT=1"
+                         SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+  endforeach()
+endforeach()
+
 add_test(NAME model_batch_vs_alone COMMAND test_model batch ${_smol})
 add_test(NAME model_kv_rm_cp COMMAND test_model kvrm ${_smol})
 

@@ -1,0 +1,255 @@
+/* x16 layout: packing and the reference dot (see x16.h). */
+#include "kernels/x16.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "quant/quant.h"
+#include "quant/quant_blocks.h"
+
+static int64_t blck(uint32_t type) {
+    return type == SMELT_TYPE_Q4_K || type == SMELT_TYPE_Q6_K ? 256 : 32;
+}
+
+/* bytes of one group-block */
+static size_t gbytes(uint32_t type) {
+    switch (type) {
+    case SMELT_TYPE_Q4_0: return 288;
+    case SMELT_TYPE_Q4_1: return 320;
+    case SMELT_TYPE_Q5_0: return 352;
+    case SMELT_TYPE_Q8_0: return 544;
+    case SMELT_TYPE_Q4_K: return 2368;
+    case SMELT_TYPE_Q6_K: return 3360;
+    default: return 0;
+    }
+}
+
+bool smelt_x16_supported(uint32_t type, int64_t K, int64_t M) {
+    if (!gbytes(type) || K <= 0 || M <= 0 || M % 16 || K % blck(type)) return false;
+    return K / blck(type) <= SMELT_X16_MAX_BLOCKS;
+}
+
+size_t smelt_x16_size(uint32_t type, int64_t K, int64_t M) {
+    return (size_t)(M / 16) * (size_t)(K / blck(type)) * gbytes(type);
+}
+
+/* ---- codes of element j of one original block ---- */
+
+static int code4(const uint8_t *qs, int j) { return j < 16 ? qs[j] & 15 : qs[j - 16] >> 4; }
+
+static int code5(const smelt_block_q5_0 *b, int j) {
+    uint32_t qh;
+    memcpy(&qh, b->qh, 4);
+    return code4(b->qs, j) | (int)(((qh >> j) & 1) << 4);
+}
+
+static int code_q4k(const smelt_block_q4_k *b, int e) {
+    const int c = e / 64, l = e % 64;
+    return l < 32 ? b->qs[32 * c + l] & 15 : b->qs[32 * c + l - 32] >> 4;
+}
+
+static int code_q6k(const smelt_block_q6_k *b, int e) {
+    const int h = e / 128, s = (e % 128) / 32, l = e % 32;
+    const uint8_t q = b->ql[64 * h + 32 * (s & 1) + l];
+    const int lo = s >= 2 ? q >> 4 : q & 15;
+    return lo | (((b->qh[32 * h + l] >> (2 * s)) & 3) << 4);
+}
+
+/* Interleaved nibbles of a 32-column block: code(r, c) for 16 rows. */
+typedef int (*code_fn)(const void *ctx, int r, int c);
+
+static void put_nibbles(uint8_t *qs, code_fn f, const void *ctx) {
+    for (int i = 0; i < 4; i++)
+        for (int r = 0; r < 16; r++)
+            for (int k = 0; k < 4; k++)
+                qs[64 * i + 4 * r + k] = (uint8_t)((f(ctx, r, 8 * i + k) & 15) | ((f(ctx, r, 8 * i + 4 + k) & 15) << 4));
+}
+
+struct rows {
+    const uint8_t *src; /* row 0 of the group, block b */
+    size_t rs;          /* row stride */
+    int off;            /* column offset inside the (super-)block */
+};
+
+static int c_q4_0(const void *p, int r, int c) {
+    const struct rows *x = p;
+    return code4(((const smelt_block_q4_0 *)(x->src + r * x->rs))->qs, c);
+}
+static int c_q4_1(const void *p, int r, int c) {
+    const struct rows *x = p;
+    return code4(((const smelt_block_q4_1 *)(x->src + r * x->rs))->qs, c);
+}
+static int c_q5_0(const void *p, int r, int c) {
+    const struct rows *x = p;
+    return code5((const smelt_block_q5_0 *)(x->src + r * x->rs), c);
+}
+static int c_q4_k(const void *p, int r, int c) {
+    const struct rows *x = p;
+    return code_q4k((const smelt_block_q4_k *)(x->src + r * x->rs), x->off + c);
+}
+static int c_q6_k(const void *p, int r, int c) {
+    const struct rows *x = p;
+    return code_q6k((const smelt_block_q6_k *)(x->src + r * x->rs), x->off + c);
+}
+
+static void pack_block(uint32_t type, const uint8_t *src, size_t rs, uint8_t *o) {
+    uint16_t *h = (uint16_t *)o; /* fp16 fields first */
+    struct rows x = {src, rs, 0};
+    switch (type) {
+    case SMELT_TYPE_Q4_0:
+        for (int r = 0; r < 16; r++) h[r] = ((const smelt_block_q4_0 *)(src + r * rs))->d;
+        put_nibbles(o + 32, c_q4_0, &x);
+        break;
+    case SMELT_TYPE_Q4_1:
+        for (int r = 0; r < 16; r++) {
+            h[r] = ((const smelt_block_q4_1 *)(src + r * rs))->d;
+            h[16 + r] = ((const smelt_block_q4_1 *)(src + r * rs))->m;
+        }
+        put_nibbles(o + 64, c_q4_1, &x);
+        break;
+    case SMELT_TYPE_Q5_0:
+        for (int r = 0; r < 16; r++) h[r] = ((const smelt_block_q5_0 *)(src + r * rs))->d;
+        memset(o + 32, 0, 64);
+        for (int s = 0; s < 8; s++)
+            for (int r = 0; r < 16; r++)
+                for (int k = 0; k < 4; k++)
+                    if (c_q5_0(&x, r, 4 * s + k) & 16) o[32 + 8 * s + (4 * r + k) / 8] |= (uint8_t)(1u << ((4 * r + k) % 8));
+        put_nibbles(o + 96, c_q5_0, &x);
+        break;
+    case SMELT_TYPE_Q8_0:
+        for (int r = 0; r < 16; r++) {
+            const smelt_block_q8_0 *b = (const smelt_block_q8_0 *)(src + r * rs);
+            h[r] = b->d;
+            for (int s = 0; s < 8; s++)
+                for (int k = 0; k < 4; k++) o[32 + 64 * s + 4 * r + k] = (uint8_t)(b->qs[4 * s + k] + 128);
+        }
+        break;
+    case SMELT_TYPE_Q4_K:
+        for (int r = 0; r < 16; r++) {
+            const smelt_block_q4_k *b = (const smelt_block_q4_k *)(src + r * rs);
+            h[r] = b->d;
+            h[16 + r] = b->dmin;
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, m;
+                smelt_k4_scale_min(j, b->scales, &sc, &m);
+                o[64 + 16 * j + r] = sc;
+                o[192 + 32 * (j / 2) + 2 * r + (j % 2)] = m;
+            }
+        }
+        for (int j = 0; j < 8; j++) {
+            x.off = 32 * j;
+            put_nibbles(o + 320 + 256 * j, c_q4_k, &x);
+        }
+        break;
+    case SMELT_TYPE_Q6_K:
+        for (int r = 0; r < 16; r++) {
+            const smelt_block_q6_k *b = (const smelt_block_q6_k *)(src + r * rs);
+            h[r] = b->d;
+            for (int k = 0; k < 16; k++) o[32 + 16 * k + r] = (uint8_t)b->scales[k];
+        }
+        for (int j = 0; j < 8; j++) {
+            x.off = 32 * j;
+            put_nibbles(o + 288 + 256 * j, c_q6_k, &x);
+            uint8_t *qh = o + 288 + 2048 + 128 * j;
+            memset(qh, 0, 128);
+            for (int v = 0; v < 2; v++)
+                for (int u = 0; u < 4; u++)
+                    for (int r = 0; r < 16; r++)
+                        for (int k = 0; k < 4; k++)
+                            qh[64 * v + 4 * r + k] |= (uint8_t)((c_q6_k(&x, r, 4 * (4 * v + u) + k) >> 4) << (2 * u));
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+void smelt_x16_pack(uint32_t type, int64_t K, int64_t M, const void *src, void *dst) {
+    const size_t rs = smelt_quant_row_size(type, K), bb = smelt_quant_traits(type)->bytes, gb = gbytes(type);
+    const int64_t nb = K / blck(type);
+    uint8_t *o = dst;
+    for (int64_t g = 0; g < M / 16; g++)
+        for (int64_t b = 0; b < nb; b++, o += gb)
+            pack_block(type, (const uint8_t *)src + (size_t)(16 * g) * rs + (size_t)b * bb, rs, o);
+}
+
+/* ---- reference dot ---- */
+
+static int32_t isum32(const int8_t *q, int n) {
+    int32_t s = 0;
+    for (int i = 0; i < n; i++) s += q[i];
+    return s;
+}
+
+float smelt_x16_dot_ref(uint32_t type, int64_t K, const void *wrow, const void *xrow) {
+    float acc = 0.0f;
+    const int64_t nb = K / blck(type);
+    for (int64_t b = 0; b < nb; b++) {
+        switch (type) {
+        case SMELT_TYPE_Q4_0:
+        case SMELT_TYPE_Q5_0:
+        case SMELT_TYPE_Q8_0: {
+            const smelt_block_q8_0 *y = (const smelt_block_q8_0 *)xrow + b;
+            int32_t I = 0;
+            uint16_t d;
+            if (type == SMELT_TYPE_Q4_0) {
+                const smelt_block_q4_0 *w = (const smelt_block_q4_0 *)wrow + b;
+                for (int j = 0; j < 32; j++) I += code4(w->qs, j) * y->qs[j];
+                I -= 8 * isum32(y->qs, 32);
+                d = w->d;
+            } else if (type == SMELT_TYPE_Q5_0) {
+                const smelt_block_q5_0 *w = (const smelt_block_q5_0 *)wrow + b;
+                for (int j = 0; j < 32; j++) I += code5(w, j) * y->qs[j];
+                I -= 16 * isum32(y->qs, 32);
+                d = w->d;
+            } else {
+                const smelt_block_q8_0 *w = (const smelt_block_q8_0 *)wrow + b;
+                for (int j = 0; j < 32; j++) I += w->qs[j] * y->qs[j];
+                d = w->d;
+            }
+            acc = fmaf((float)I, smelt_fp16_to_fp32(d) * smelt_fp16_to_fp32(y->d), acc);
+            break;
+        }
+        case SMELT_TYPE_Q4_1: {
+            const smelt_block_q4_1 *w = (const smelt_block_q4_1 *)wrow + b;
+            const smelt_block_q8_1 *y = (const smelt_block_q8_1 *)xrow + b;
+            int32_t I = 0;
+            for (int j = 0; j < 32; j++) I += code4(w->qs, j) * y->qs[j];
+            acc = fmaf((float)I, smelt_fp16_to_fp32(w->d) * smelt_fp16_to_fp32(y->d), acc);
+            acc = fmaf(smelt_fp16_to_fp32(w->m), smelt_fp16_to_fp32(y->s), acc);
+            break;
+        }
+        case SMELT_TYPE_Q4_K: {
+            const smelt_block_q4_k *w = (const smelt_block_q4_k *)wrow + b;
+            const smelt_block_q8_k *y = (const smelt_block_q8_k *)xrow + b;
+            int32_t I = 0, M = 0;
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, m;
+                smelt_k4_scale_min(j, w->scales, &sc, &m);
+                int32_t Ij = 0;
+                for (int e = 32 * j; e < 32 * j + 32; e++) Ij += code_q4k(w, e) * y->qs[e];
+                I += sc * Ij;
+                M += m * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+            }
+            acc = fmaf((float)I, smelt_fp16_to_fp32(w->d) * y->d, acc);
+            acc = fmaf(-(float)M, smelt_fp16_to_fp32(w->dmin) * y->d, acc);
+            break;
+        }
+        case SMELT_TYPE_Q6_K: {
+            const smelt_block_q6_k *w = (const smelt_block_q6_k *)wrow + b;
+            const smelt_block_q8_k *y = (const smelt_block_q8_k *)xrow + b;
+            int32_t I = 0;
+            for (int k = 0; k < 16; k++) {
+                int32_t Ik = 0;
+                for (int e = 16 * k; e < 16 * k + 16; e++) Ik += code_q6k(w, e) * y->qs[e];
+                I += w->scales[k] * (Ik - 32 * y->bsums[k]);
+            }
+            acc = fmaf((float)I, smelt_fp16_to_fp32(w->d) * y->d, acc);
+            break;
+        }
+        default:
+            return NAN;
+        }
+    }
+    return acc;
+}
