@@ -23,9 +23,14 @@ void smelt_attn_gather(const uint16_t *K, const uint16_t *V, const int32_t *pos,
         const int64_t cell = cells[j];
         cpos[j] = pos[cell];
         for (int64_t h = 0; h < n_kv; h++) {
-            float *vr = vf + (h * ld + j) * hd;
-            smelt_fp16_to_fp32_row(V + cell * kd + h * hd, vr, hd);
-            for (int64_t d = 0; d < hd; d++) kt[(h * hd + d) * ld + j] = smelt_fp16_to_fp32(K[cell * kd + h * hd + d]);
+            smelt_fp16_to_fp32_row(V + cell * kd + h * hd, vf + (h * ld + j) * hd, hd);
+            /* the key row, converted 64 dimensions at a time, then transposed */
+            float tmp[64];
+            for (int64_t d0 = 0; d0 < hd; d0 += 64) {
+                const int64_t m = hd - d0 < 64 ? hd - d0 : 64;
+                smelt_fp16_to_fp32_row(K + cell * kd + h * hd + d0, tmp, m);
+                for (int64_t d = 0; d < m; d++) kt[(h * hd + d0 + d) * ld + j] = tmp[d];
+            }
         }
     }
 }

@@ -39,9 +39,14 @@ AI __mmask16 vis_mask(const int32_t *cpos, int32_t p, int32_t win) {
     return m;
 }
 
-/* scores of GC heads for the 64-cell stretches of [0, npad); returns the per-head maxima in mx */
+/* scores of GC heads for the 64-cell stretches of [0, npad) that have a visible
+ * cell; returns the per-head maxima in mx and the range [*lo, *hi) of those
+ * stretches (scores outside it are not written) */
 AI void scores(const int GC, int64_t hd, const float *q, int64_t qs, const float *kt, int64_t ld,
-               const int32_t *cpos, int64_t npad, int32_t p, int32_t win, float scale, float *sc, float *mx) {
+               const int32_t *cpos, int64_t npad, int32_t p, int32_t win, float scale, float *sc, float *mx,
+               int64_t *lo, int64_t *hi) {
+    *lo = npad;
+    *hi = 0;
     const __m512 ninf = _mm512_set1_ps(-INFINITY), vs = _mm512_set1_ps(scale);
     __m512 vmax[4];
     for (int g = 0; g < GC; g++) vmax[g] = ninf;
@@ -54,6 +59,8 @@ AI void scores(const int GC, int64_t hd, const float *q, int64_t qs, const float
                 for (int b = 0; b < 4; b++) _mm512_storeu_ps(sc + g * ld + j + 16 * b, ninf);
             continue;
         }
+        if (*lo > j) *lo = j;
+        *hi = j + 64;
         __m512 acc[4][4];
         for (int g = 0; g < GC; g++)
             for (int b = 0; b < 4; b++) acc[g][b] = _mm512_setzero_ps();
@@ -80,13 +87,13 @@ AI void scores(const int GC, int64_t hd, const float *q, int64_t qs, const float
 }
 
 /* V sum of GC heads over the stretches with a visible cell */
-AI void vsum(const int GC, int64_t hd, const float *vf, const int32_t *cpos, int64_t npad, int32_t p, int32_t win,
-             const float *sc, int64_t ld, float *o, int64_t os) {
+AI void vsum(const int GC, int64_t hd, const float *vf, const int32_t *cpos, int64_t lo, int64_t hi, int32_t p,
+             int32_t win, const float *sc, int64_t ld, float *o, int64_t os) {
     for (int64_t dc = 0; dc < hd; dc += 64) {
         __m512 acc[4][4];
         for (int g = 0; g < GC; g++)
             for (int k = 0; k < 4; k++) acc[g][k] = _mm512_setzero_ps();
-        for (int64_t j0 = 0; j0 < npad; j0 += 64) {
+        for (int64_t j0 = lo; j0 < hi; j0 += 64) {
             int any = 0;
             for (int b = 0; b < 4; b++) any |= vis_mask(cpos + j0 + 16 * b, p, win);
             if (!any) continue;
@@ -112,16 +119,17 @@ AI void heads(const int GC, int64_t hd, const float *q, int64_t qs, const float 
               const int32_t *cpos, int64_t nc, int32_t p, int32_t win, float scale, float *sc, float *o, int64_t os) {
     const int64_t npad = (nc + 63) & ~(int64_t)63;
     float mx[4];
-    scores(GC, hd, q, qs, kt, ld, cpos, npad, p, win, scale, sc, mx);
+    int64_t lo, hi;
+    scores(GC, hd, q, qs, kt, ld, cpos, npad, p, win, scale, sc, mx, &lo, &hi);
     for (int g = 0; g < GC; g++) {
         float *s = sc + g * ld;
-        if (mx[g] == -INFINITY) { /* nothing visible: zero probabilities */
-            for (int64_t j = 0; j < npad; j += 16) _mm512_storeu_ps(s + j, _mm512_setzero_ps());
+        if (mx[g] == -INFINITY) { /* no finite score: zero probabilities */
+            for (int64_t j = lo; j < hi; j += 16) _mm512_storeu_ps(s + j, _mm512_setzero_ps());
             continue;
         }
         const __m512 vm = _mm512_set1_ps(mx[g]);
         __m512 sum = _mm512_setzero_ps();
-        for (int64_t j = 0; j < npad; j += 16) {
+        for (int64_t j = lo; j < hi; j += 16) {
             const __m512 v = _mm512_loadu_ps(s + j);
             const __mmask16 live = _mm512_cmp_ps_mask(v, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
             const __m512 e = _mm512_maskz_mov_ps(live, exp512(_mm512_sub_ps(v, vm)));
@@ -129,12 +137,12 @@ AI void heads(const int GC, int64_t hd, const float *q, int64_t qs, const float 
             _mm512_storeu_ps(s + j, e);
         }
         const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-        for (int64_t j = 0; j < npad; j += 16) {
+        for (int64_t j = lo; j < hi; j += 16) {
             const __m512 pr = _mm512_mul_ps(_mm512_loadu_ps(s + j), inv);
             _mm512_storeu_ps(s + j, _mm512_cvtph_ps(_mm512_cvtps_ph(pr, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
         }
     }
-    vsum(GC, hd, vf, cpos, npad, p, win, sc, ld, o, os);
+    vsum(GC, hd, vf, cpos, lo, hi, p, win, sc, ld, o, os);
 }
 
 void smelt_attn_rows(int G, int64_t hd, const float *q, int64_t q_stride, const float *kt, int64_t ld,

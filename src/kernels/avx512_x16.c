@@ -18,7 +18,8 @@
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
 
-#define TMAX 8
+#define TMAX 8     /* tokens per tile, K-quants (two int32 and one float accumulator per token) */
+#define TMAX32 16  /* tokens per tile, 32-column types (one float accumulator per token) */
 #define AI static inline __attribute__((always_inline))
 
 AI __m512i bc32(const void *p) {
@@ -45,21 +46,22 @@ AI void unpack4(const uint8_t *qs, __m512i W[8]) {
     }
 }
 
-AI __m512i dot8(const __m512i W[8], const int8_t *yq) {
-    __m512i I = _mm512_setzero_si512();
-    for (int s = 0; s < 8; s++) I = _mm512_dpbusd_epi32(I, W[s], bc32(yq + 4 * s));
+/* I0 + the 8 steps' dot with the activation quants yq */
+AI __m512i dot8(__m512i I, const __m512i W[8], const int8_t *yq) {
+    _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) I = _mm512_dpbusd_epi32(I, W[s], bc32(yq + 4 * s));
     return I;
 }
 
-/* Q4_0, Q4_1, Q5_0, Q8_0: 32-column blocks */
+/* Q4_0, Q4_1, Q5_0, Q8_0: 32-column blocks. nisum[t*nb + b]: minus the code
+ * offset times the activation block's sum (Q4_0, Q5_0, Q8_0), the start of
+ * the integer dot. */
 AI void tile32(const int T, const uint32_t type, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs,
-               const int32_t *isum, float *y, int64_t ldy) {
+               const int32_t *nisum, float *y, int64_t ldy) {
     const size_t gb = type == SMELT_TYPE_Q4_0 ? 288 : type == SMELT_TYPE_Q4_1 ? 320 : type == SMELT_TYPE_Q5_0 ? 352 : 544;
     const size_t ybs = type == SMELT_TYPE_Q4_1 ? sizeof(smelt_block_q8_1) : sizeof(smelt_block_q8_0);
     const int qoff = type == SMELT_TYPE_Q4_1 ? 4 : 2;
-    const int corr = type == SMELT_TYPE_Q4_0 ? 8 : type == SMELT_TYPE_Q5_0 ? 16 : 0;
-    __m512 acc[TMAX];
-    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    __m512 acc[TMAX32];
+    _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = g + b * gb;
         const __m512 dw = cvt16(p);
@@ -81,64 +83,62 @@ AI void tile32(const int T, const uint32_t type, int64_t nb, const uint8_t *g, c
         } else {
             for (int s = 0; s < 8; s++) W[s] = _mm512_loadu_si512(p + 32 + 64 * s);
         }
-        for (int t = 0; t < T; t++) {
+        _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) {
             const uint8_t *yb = x + (size_t)t * xs + (size_t)b * ybs;
-            __m512i I = dot8(W, (const int8_t *)yb + qoff);
-            if (type == SMELT_TYPE_Q8_0)
-                I = _mm512_sub_epi32(I, _mm512_set1_epi32(128 * isum[t * nb + b]));
-            else if (corr)
-                I = _mm512_sub_epi32(I, _mm512_set1_epi32(corr * isum[t * nb + b]));
+            const __m512i I0 = type == SMELT_TYPE_Q4_1 ? _mm512_setzero_si512() : _mm512_set1_epi32(nisum[t * nb + b]);
+            const __m512i I = dot8(I0, W, (const int8_t *)yb + qoff);
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(dw, _mm512_set1_ps(h2f(yb))), acc[t]);
             if (type == SMELT_TYPE_Q4_1) acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(h2f(yb + 2)), acc[t]);
         }
     }
-    for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
+    _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
-/* Q4_K: 256-column super-blocks of 8 sub-blocks */
-AI void tile_q4k(const int T, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs, float *y, int64_t ldy) {
+/* Q4_K: 256-column super-blocks of 8 sub-blocks. pairs[(t*nb + b)*4 + q]: the
+ * activation sums of sub-blocks 2q and 2q+1 as two int16 (low, high). */
+AI void tile_q4k(const int T, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs, const int32_t *pairs,
+                 float *y, int64_t ldy) {
     __m512 acc[TMAX];
-    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = g + b * 2368;
         __m512i Iacc[TMAX];
-        for (int t = 0; t < T; t++) Iacc[t] = _mm512_setzero_si512();
+        _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) Iacc[t] = _mm512_setzero_si512();
         for (int j = 0; j < 8; j++) {
             __m512i W[8];
             unpack4(p + 320 + 256 * j, W);
             const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 64 + 16 * j)));
-            for (int t = 0; t < T; t++) {
+            _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) {
                 const smelt_block_q8_k *yb = (const smelt_block_q8_k *)(x + (size_t)t * xs) + b;
-                Iacc[t] = _mm512_add_epi32(Iacc[t], _mm512_mullo_epi32(dot8(W, yb->qs + 32 * j), sc));
+                Iacc[t] = _mm512_add_epi32(Iacc[t], _mm512_mullo_epi32(dot8(_mm512_setzero_si512(), W, yb->qs + 32 * j), sc));
             }
         }
         const __m512 dw = cvt16(p), dm = cvt16(p + 32);
-        for (int t = 0; t < T; t++) {
+        __m512i mn[4];
+        for (int q = 0; q < 4; q++)
+            mn[q] = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(p + 192 + 32 * q)));
+        _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) {
             const smelt_block_q8_k *yb = (const smelt_block_q8_k *)(x + (size_t)t * xs) + b;
+            const int32_t *pr = pairs + (t * nb + b) * 4;
             __m512i M = _mm512_setzero_si512();
-            for (int q = 0; q < 4; q++) {
-                const __m512i mn = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(p + 192 + 32 * q)));
-                const uint32_t lo = (uint16_t)(yb->bsums[4 * q] + yb->bsums[4 * q + 1]);
-                const uint32_t hi = (uint16_t)(yb->bsums[4 * q + 2] + yb->bsums[4 * q + 3]);
-                M = _mm512_dpwssd_epi32(M, mn, _mm512_set1_epi32((int32_t)(lo | hi << 16)));
-            }
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) M = _mm512_dpwssd_epi32(M, mn[q], _mm512_set1_epi32(pr[q]));
             const __m512 dy = _mm512_set1_ps(yb->d);
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(Iacc[t]), _mm512_mul_ps(dw, dy), acc[t]);
             acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(M), _mm512_mul_ps(dm, dy), acc[t]);
         }
     }
-    for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
+    _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
 /* Q6_K: 256-column super-blocks of 16 sub-blocks of 16 */
 AI void tile_q6k(const int T, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs, float *y, int64_t ldy) {
     __m512 acc[TMAX];
-    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     const __m512i m30 = _mm512_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = g + b * 3360;
         __m512i Iacc[TMAX];
-        for (int t = 0; t < T; t++) Iacc[t] = _mm512_setzero_si512();
+        _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) Iacc[t] = _mm512_setzero_si512();
         for (int j = 0; j < 8; j++) {
             __m512i W[8];
             unpack4(p + 288 + 256 * j, W);
@@ -152,7 +152,7 @@ AI void tile_q6k(const int T, int64_t nb, const uint8_t *g, const uint8_t *x, si
             }
             const __m512i sa = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 32 + 16 * (2 * j))));
             const __m512i sb = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 32 + 16 * (2 * j + 1))));
-            for (int t = 0; t < T; t++) {
+            _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) {
                 const smelt_block_q8_k *yb = (const smelt_block_q8_k *)(x + (size_t)t * xs) + b;
                 const int8_t *yq = yb->qs + 32 * j;
                 __m512i Ia = _mm512_setzero_si512(), Ib = _mm512_setzero_si512();
@@ -166,53 +166,81 @@ AI void tile_q6k(const int T, int64_t nb, const uint8_t *g, const uint8_t *x, si
             }
         }
         const __m512 dw = cvt16(p);
-        for (int t = 0; t < T; t++) {
+        _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) {
             const smelt_block_q8_k *yb = (const smelt_block_q8_k *)(x + (size_t)t * xs) + b;
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(Iacc[t]), _mm512_mul_ps(dw, _mm512_set1_ps(yb->d)), acc[t]);
         }
     }
-    for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
+    _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
-#define TILE_FN(name, call)                                                                                   \
-    static void name(int T, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs, const int32_t *isum,   \
-                     float *y, int64_t ldy) {                                                                 \
-        switch (T) {                                                                                          \
-        case 1: call(1); break;                                                                               \
-        case 2: call(2); break;                                                                               \
-        case 3: call(3); break;                                                                               \
-        case 4: call(4); break;                                                                               \
-        case 5: call(5); break;                                                                               \
-        case 6: call(6); break;                                                                               \
-        case 7: call(7); break;                                                                               \
-        default: call(8); break;                                                                              \
-        }                                                                                                     \
+#define TILE_CASES8(call) \
+    case 1: call(1); break;   \
+    case 2: call(2); break;   \
+    case 3: call(3); break;   \
+    case 4: call(4); break;   \
+    case 5: call(5); break;   \
+    case 6: call(6); break;   \
+    case 7: call(7); break;   \
+    case 8: call(8); break;
+#define TILE_FN(name, call)                                                                                 \
+    static void name(int T, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs, const int32_t *isum, \
+                     float *y, int64_t ldy) {                                                               \
+        switch (T) { TILE_CASES8(call) }                                                                    \
+    }
+#define TILE_FN16(name, call)                                                                               \
+    static void name(int T, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs, const int32_t *isum, \
+                     float *y, int64_t ldy) {                                                               \
+        switch (T) {                                                                                        \
+            TILE_CASES8(call)                                                                               \
+        case 9: call(9); break;                                                                             \
+        case 10: call(10); break;                                                                           \
+        case 11: call(11); break;                                                                           \
+        case 12: call(12); break;                                                                           \
+        case 13: call(13); break;                                                                           \
+        case 14: call(14); break;                                                                           \
+        case 15: call(15); break;                                                                           \
+        default: call(16); break;                                                                           \
+        }                                                                                                   \
     }
 #define C_Q4_0(t) tile32(t, SMELT_TYPE_Q4_0, nb, g, x, xs, isum, y, ldy)
 #define C_Q4_1(t) tile32(t, SMELT_TYPE_Q4_1, nb, g, x, xs, isum, y, ldy)
 #define C_Q5_0(t) tile32(t, SMELT_TYPE_Q5_0, nb, g, x, xs, isum, y, ldy)
 #define C_Q8_0(t) tile32(t, SMELT_TYPE_Q8_0, nb, g, x, xs, isum, y, ldy)
-#define C_Q4_K(t) tile_q4k(t, nb, g, x, xs, y, ldy)
+#define C_Q4_K(t) tile_q4k(t, nb, g, x, xs, isum, y, ldy)
 #define C_Q6_K(t) tile_q6k(t, nb, g, x, xs, y, ldy)
-TILE_FN(mm_q4_0, C_Q4_0)
-TILE_FN(mm_q4_1, C_Q4_1)
-TILE_FN(mm_q5_0, C_Q5_0)
-TILE_FN(mm_q8_0, C_Q8_0)
+TILE_FN16(mm_q4_0, C_Q4_0)
+TILE_FN16(mm_q4_1, C_Q4_1)
+TILE_FN16(mm_q5_0, C_Q5_0)
+TILE_FN16(mm_q8_0, C_Q8_0)
 TILE_FN(mm_q4_k, C_Q4_K)
 TILE_FN(mm_q6_k, C_Q6_K)
 
-/* exact int sums of the quants of every Q8_0 block of T activation rows */
-static void block_sums(const uint8_t *x, size_t xs, int T, int64_t nb, int32_t *isum) {
+/* -off times the exact int sum of the quants of every Q8_0 block of T activation rows */
+static void block_sums(const uint8_t *x, size_t xs, int T, int64_t nb, int32_t off, int32_t *nisum) {
     const __m256i bias = _mm256_set1_epi8((char)0x80);
-    for (int t = 0; t < T; t++) {
+    _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) {
         const smelt_block_q8_0 *yb = (const smelt_block_q8_0 *)(x + (size_t)t * xs);
         for (int64_t b = 0; b < nb; b++) {
             /* sum of (q + 128) as unsigned bytes, then remove the bias */
             const __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)yb[b].qs), bias);
             const __m256i s = _mm256_sad_epu8(v, _mm256_setzero_si256());
             const __m128i h = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-            isum[t * nb + b] = (int32_t)(_mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1)) - 32 * 128;
+            nisum[t * nb + b] = -off * ((int32_t)(_mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1)) - 32 * 128);
         }
+    }
+}
+
+/* Q4_K: the activation sums of sub-block pairs of T rows, packed as int16 pairs */
+static void pair_sums(const uint8_t *x, size_t xs, int T, int64_t nb, int32_t *pairs) {
+    for (int t = 0; t < T; t++) {
+        const smelt_block_q8_k *yb = (const smelt_block_q8_k *)(x + (size_t)t * xs);
+        for (int64_t b = 0; b < nb; b++)
+            for (int q = 0; q < 4; q++) {
+                const int16_t *bs = yb[b].bsums + 4 * q;
+                const uint32_t lo = (uint16_t)(bs[0] + bs[1]), hi = (uint16_t)(bs[2] + bs[3]);
+                pairs[(t * nb + b) * 4 + q] = (int32_t)(lo | hi << 16);
+            }
     }
 }
 
@@ -232,12 +260,14 @@ void smelt_x16_matmul(uint32_t type, int64_t K, const void *packed, int64_t g0, 
     case SMELT_TYPE_Q6_K: fn = mm_q6_k; break;
     default: return;
     }
-    const bool sums = type == SMELT_TYPE_Q4_0 || type == SMELT_TYPE_Q5_0 || type == SMELT_TYPE_Q8_0;
-    int32_t isum[TMAX * SMELT_X16_MAX_BLOCKS];
-    for (int64_t t0 = 0; t0 < n_tok; t0 += TMAX) {
-        const int T = (int)(n_tok - t0 < TMAX ? n_tok - t0 : TMAX);
+    const int32_t off = type == SMELT_TYPE_Q4_0 ? 8 : type == SMELT_TYPE_Q5_0 ? 16 : type == SMELT_TYPE_Q8_0 ? 128 : 0;
+    const int tmax = type == SMELT_TYPE_Q4_K || type == SMELT_TYPE_Q6_K ? TMAX : TMAX32;
+    int32_t isum[TMAX32 * SMELT_X16_MAX_BLOCKS]; /* = TMAX * 4 * (SMELT_X16_MAX_BLOCKS / 2) for Q4_K */
+    for (int64_t t0 = 0; t0 < n_tok; t0 += tmax) {
+        const int T = (int)(n_tok - t0 < tmax ? n_tok - t0 : tmax);
         const uint8_t *x = (const uint8_t *)xq + (size_t)t0 * xs;
-        if (sums) block_sums(x, xs, T, nb, isum);
+        if (off) block_sums(x, xs, T, nb, off, isum);
+        if (type == SMELT_TYPE_Q4_K) pair_sums(x, xs, T, nb, isum);
         for (int64_t g = g0; g < g1; g++)
             fn(T, nb, (const uint8_t *)packed + (size_t)g * gsz, x, xs, isum, y + t0 * ldy + 16 * g, ldy);
     }

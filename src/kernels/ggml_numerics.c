@@ -49,6 +49,16 @@ static inline float hsum8_hadd(const float *v) {
     return (t0 + t1) + (t2 + t3);
 }
 
+static float gelu_tab(const uint16_t *table, float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    return smelt_fp16_to_fp32(table[smelt_fp32_to_fp16(x)]);
+}
+
+static void geglu_scalar(int64_t n, float *g, const float *u, const uint16_t *table) {
+    for (int64_t i = 0; i < n; i++) g[i] = gelu_tab(table, g[i]) * u[i];
+}
+
 static void swiglu_scalar(int64_t n, float *g, const float *u) {
     int64_t i = 0;
     for (; i + 7 < n; i += 8)
@@ -189,6 +199,25 @@ AVX2 static void swiglu_avx2(int64_t n, float *g, const float *u) {
     for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* the table lookup of 8 lanes: f16 index (F16C, round to nearest even like
+ * smelt_fp32_to_fp16), a 32-bit gather of the entry (the table has one spare
+ * entry after the last), its low 16 bits widened back to f32 */
+AVX2 static void geglu_avx2(int64_t n, float *g, const float *u, const uint16_t *table) {
+    int64_t i = 0;
+    const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
+    for (; i + 7 < n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256i idx = _mm256_cvtepu16_epi32(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        const __m256i e = _mm256_and_si256(_mm256_i32gather_epi32((const int *)table, idx, 2), _mm256_set1_epi32(0xffff));
+        const __m128i h = _mm_packus_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1));
+        __m256 y = _mm256_cvtph_ps(h);
+        y = _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, hi, _CMP_GE_OQ));
+        y = _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LE_OQ), y);
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(y, _mm256_loadu_ps(u + i)));
+    }
+    geglu_scalar(n - i, g + i, u + i, table);
+}
+
 AVX2 static double softmax_avx2(int64_t n, float *y, const float *x, float max) {
     int64_t i = 0;
     double sum = 0;
@@ -320,6 +349,13 @@ void smelt_swiglu_f32(int64_t n, float *g, const float *u) {
     if (use_avx2()) return swiglu_avx2(n, g, u);
 #endif
     swiglu_scalar(n, g, u);
+}
+
+void smelt_geglu_f16(int64_t n, float *g, const float *u, const uint16_t *table) {
+#if defined(__x86_64__)
+    if (use_avx2()) return geglu_avx2(n, g, u, table);
+#endif
+    geglu_scalar(n, g, u, table);
 }
 
 double smelt_softmax_exp_f32(int64_t n, float *y, const float *x, float max) {

@@ -34,6 +34,10 @@ enum smelt_dot_order { SMELT_ORDER_VECDOT = 0, SMELT_ORDER_SGEMM = 1 };
 float smelt_expf_approx(float x);
 /* g[i] = silu(g[i]) * u[i]; n % 8 tail uses libm expf like llama.cpp */
 void smelt_swiglu_f32(int64_t n, float *g, const float *u);
+/* g[i] = gelu(g[i]) * u[i] with gelu through an f16 table as ggml's CPU
+ * backend does (GGML_GELU_FP16): 0 for x <= -10, x for x >= 10, else
+ * table[fp16(x)] widened. table: 65536 entries plus one spare (read, unused). */
+void smelt_geglu_f16(int64_t n, float *g, const float *u, const uint16_t *table);
 /* y[i] = exp(x[i] - max), returns the sum accumulated as llama.cpp does */
 double smelt_softmax_exp_f32(int64_t n, float *y, const float *x, float max);
 /* dot of two f16 vectors in the given order */

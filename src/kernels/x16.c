@@ -26,7 +26,8 @@ static size_t gbytes(uint32_t type) {
 
 bool smelt_x16_supported(uint32_t type, int64_t K, int64_t M) {
     if (!gbytes(type) || K <= 0 || M <= 0 || M % 16 || K % blck(type)) return false;
-    return K / blck(type) <= SMELT_X16_MAX_BLOCKS;
+    /* the kernels' per-token scratch: 32-column types 1 int per block, Q4_K 4 per super-block at half the tokens */
+    return K / blck(type) <= (type == SMELT_TYPE_Q4_K ? SMELT_X16_MAX_BLOCKS / 2 : SMELT_X16_MAX_BLOCKS);
 }
 
 size_t smelt_x16_size(uint32_t type, int64_t K, int64_t M) {

@@ -42,7 +42,7 @@ static inline void split_rows(int64_t n, int ith, int nth, int64_t *a, int64_t *
 
 /* GELU (tanh approximation) through an f16 lookup table, as ggml's CPU backend
  * computes it (GGML_GELU_FP16), so results match llama.cpp. */
-static uint16_t gelu_table[1 << 16];
+static uint16_t gelu_table[(1 << 16) + 1]; /* + a spare entry for 32-bit gathers */
 static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
 static void gelu_init(void) {
     for (uint32_t i = 0; i < (1u << 16); i++) {
@@ -52,11 +52,6 @@ static void gelu_init(void) {
         const float y = 0.5f * x * (1.0f + tanhf(0.79788456080286535587989211986876f * x * inner));
         gelu_table[i] = smelt_fp32_to_fp16(y);
     }
-}
-static inline float gelu_f16(float x) {
-    if (x <= -10.0f) return 0.0f;
-    if (x >= 10.0f) return x;
-    return smelt_fp16_to_fp32(gelu_table[smelt_fp32_to_fp16(x)]);
 }
 
 static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
@@ -228,7 +223,10 @@ static void attention_batched(struct fwd *f, int il, int ith, int nth) {
             for (int64_t kvh = 0; kvh < NKV; kvh++, item++) {
                 if (item % nth != ith) continue;
                 const float *q = c->q + t * QD + kvh * G * HD;
-                for (int64_t j = 0; j < G * HD; j++) qf[j] = smelt_fp16_to_fp32(smelt_fp32_to_fp16(q[j]));
+                for (int64_t g = 0; g < G; g++) {
+                    smelt_fp32_to_fp16_row(q + g * HD, c->qh + (size_t)ith * HD, HD);
+                    smelt_fp16_to_fp32_row(c->qh + (size_t)ith * HD, qf + g * HD, HD);
+                }
                 smelt_attn_rows((int)G, HD, qf, HD, c->kt + kvh * HD * ld, ld, c->vf + kvh * ld * HD, c->cpos, nc,
                                 f->pos[t], win, hp->kq_scale, sc, c->att + t * QD + kvh * G * HD, HD);
             }
@@ -369,7 +367,7 @@ static void forward_worker(void *arg, int ith, int nth) {
             if (hp->act == SMELT_ACT_SILU)
                 smelt_swiglu_f32(F, g, u);
             else
-                for (int64_t i = 0; i < F; i++) g[i] = gelu_f16(g[i]) * u[i];
+                smelt_geglu_f16(F, g, u, gelu_table);
         }
         quantize_slots(c, &sd, c->gate, F, t0, t1);
         smelt_pool_barrier(c->pool);

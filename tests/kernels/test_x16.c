@@ -94,6 +94,8 @@ int main(void) {
     CHECK(!smelt_x16_supported(SMELT_TYPE_Q4_K, 320, 32)); /* K not a multiple of 256 */
     CHECK(!smelt_x16_supported(SMELT_TYPE_Q5_1, 64, 32));  /* type without a layout */
     CHECK(!smelt_x16_supported(SMELT_TYPE_Q8_0, 32 * (SMELT_X16_MAX_BLOCKS + 1), 16));
+    CHECK(!smelt_x16_supported(SMELT_TYPE_Q4_K, 256 * (SMELT_X16_MAX_BLOCKS / 2 + 1), 16));
+    CHECK(smelt_x16_supported(SMELT_TYPE_Q6_K, 256 * SMELT_X16_MAX_BLOCKS, 16));
     CHECK(smelt_x16_size(SMELT_TYPE_Q4_1, 64, 32) == smelt_quant_row_size(SMELT_TYPE_Q4_1, 64) * 32);
     return CHECK_EXIT();
 }

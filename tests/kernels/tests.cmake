@@ -5,3 +5,8 @@ set_tests_properties(kernels_x16 PROPERTIES SKIP_RETURN_CODE 77)
 smelt_add_test_exe(test_attn ${CMAKE_CURRENT_LIST_DIR}/test_attn.c)
 add_test(NAME kernels_attn COMMAND test_attn)
 set_tests_properties(kernels_attn PROPERTIES SKIP_RETURN_CODE 77)
+# GeGLU through ggml's f16 table: the dispatched tier against its definition, every f16 input.
+smelt_add_test_exe(test_geglu ${CMAKE_CURRENT_LIST_DIR}/test_geglu.c)
+add_test(NAME kernels_geglu COMMAND test_geglu)
+add_test(NAME kernels_geglu_scalar COMMAND test_geglu)
+set_tests_properties(kernels_geglu_scalar PROPERTIES ENVIRONMENT SMELT_ISA=generic)
