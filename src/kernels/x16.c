@@ -56,57 +56,56 @@ static int code_q6k(const smelt_block_q6_k *b, int e) {
     return lo | (((b->qh[32 * h + l] >> (2 * s)) & 3) << 4);
 }
 
-/* Interleaved nibbles of a 32-column block: code(r, c) for 16 rows. */
-typedef int (*code_fn)(const void *ctx, int r, int c);
+/* The codes of the 16 rows of one (super-)block, decoded once. */
+static void decode_codes(uint32_t type, const uint8_t *src, size_t rs, uint8_t cd[16][256]) {
+    for (int r = 0; r < 16; r++) {
+        const uint8_t *blk = src + (size_t)r * rs;
+        switch (type) {
+        case SMELT_TYPE_Q4_0:
+            for (int j = 0; j < 32; j++) cd[r][j] = (uint8_t)code4(((const smelt_block_q4_0 *)blk)->qs, j);
+            break;
+        case SMELT_TYPE_Q4_1:
+            for (int j = 0; j < 32; j++) cd[r][j] = (uint8_t)code4(((const smelt_block_q4_1 *)blk)->qs, j);
+            break;
+        case SMELT_TYPE_Q5_0:
+            for (int j = 0; j < 32; j++) cd[r][j] = (uint8_t)code5((const smelt_block_q5_0 *)blk, j);
+            break;
+        case SMELT_TYPE_Q4_K:
+            for (int e = 0; e < 256; e++) cd[r][e] = (uint8_t)code_q4k((const smelt_block_q4_k *)blk, e);
+            break;
+        case SMELT_TYPE_Q6_K:
+            for (int e = 0; e < 256; e++) cd[r][e] = (uint8_t)code_q6k((const smelt_block_q6_k *)blk, e);
+            break;
+        default:
+            break;
+        }
+    }
+}
 
-static void put_nibbles(uint8_t *qs, code_fn f, const void *ctx) {
+/* Interleaved nibbles (low 4 bits of the codes) of the 32 columns at off. */
+static void put_nibbles(uint8_t *qs, const uint8_t cd[16][256], int off) {
     for (int i = 0; i < 4; i++)
         for (int r = 0; r < 16; r++)
             for (int k = 0; k < 4; k++)
-                qs[64 * i + 4 * r + k] = (uint8_t)((f(ctx, r, 8 * i + k) & 15) | ((f(ctx, r, 8 * i + 4 + k) & 15) << 4));
-}
-
-struct rows {
-    const uint8_t *src; /* row 0 of the group, block b */
-    size_t rs;          /* row stride */
-    int off;            /* column offset inside the (super-)block */
-};
-
-static int c_q4_0(const void *p, int r, int c) {
-    const struct rows *x = p;
-    return code4(((const smelt_block_q4_0 *)(x->src + r * x->rs))->qs, c);
-}
-static int c_q4_1(const void *p, int r, int c) {
-    const struct rows *x = p;
-    return code4(((const smelt_block_q4_1 *)(x->src + r * x->rs))->qs, c);
-}
-static int c_q5_0(const void *p, int r, int c) {
-    const struct rows *x = p;
-    return code5((const smelt_block_q5_0 *)(x->src + r * x->rs), c);
-}
-static int c_q4_k(const void *p, int r, int c) {
-    const struct rows *x = p;
-    return code_q4k((const smelt_block_q4_k *)(x->src + r * x->rs), x->off + c);
-}
-static int c_q6_k(const void *p, int r, int c) {
-    const struct rows *x = p;
-    return code_q6k((const smelt_block_q6_k *)(x->src + r * x->rs), x->off + c);
+                qs[64 * i + 4 * r + k] =
+                    (uint8_t)((cd[r][off + 8 * i + k] & 15) | ((cd[r][off + 8 * i + 4 + k] & 15) << 4));
 }
 
 static void pack_block(uint32_t type, const uint8_t *src, size_t rs, uint8_t *o) {
     uint16_t *h = (uint16_t *)o; /* fp16 fields first */
-    struct rows x = {src, rs, 0};
+    uint8_t cd[16][256];
+    decode_codes(type, src, rs, cd);
     switch (type) {
     case SMELT_TYPE_Q4_0:
         for (int r = 0; r < 16; r++) h[r] = ((const smelt_block_q4_0 *)(src + r * rs))->d;
-        put_nibbles(o + 32, c_q4_0, &x);
+        put_nibbles(o + 32, cd, 0);
         break;
     case SMELT_TYPE_Q4_1:
         for (int r = 0; r < 16; r++) {
             h[r] = ((const smelt_block_q4_1 *)(src + r * rs))->d;
             h[16 + r] = ((const smelt_block_q4_1 *)(src + r * rs))->m;
         }
-        put_nibbles(o + 64, c_q4_1, &x);
+        put_nibbles(o + 64, cd, 0);
         break;
     case SMELT_TYPE_Q5_0:
         for (int r = 0; r < 16; r++) h[r] = ((const smelt_block_q5_0 *)(src + r * rs))->d;
@@ -114,8 +113,8 @@ static void pack_block(uint32_t type, const uint8_t *src, size_t rs, uint8_t *o)
         for (int s = 0; s < 8; s++)
             for (int r = 0; r < 16; r++)
                 for (int k = 0; k < 4; k++)
-                    if (c_q5_0(&x, r, 4 * s + k) & 16) o[32 + 8 * s + (4 * r + k) / 8] |= (uint8_t)(1u << ((4 * r + k) % 8));
-        put_nibbles(o + 96, c_q5_0, &x);
+                    if (cd[r][4 * s + k] & 16) o[32 + 8 * s + (4 * r + k) / 8] |= (uint8_t)(1u << ((4 * r + k) % 8));
+        put_nibbles(o + 96, cd, 0);
         break;
     case SMELT_TYPE_Q8_0:
         for (int r = 0; r < 16; r++) {
@@ -137,10 +136,7 @@ static void pack_block(uint32_t type, const uint8_t *src, size_t rs, uint8_t *o)
                 o[192 + 32 * (j / 2) + 2 * r + (j % 2)] = m;
             }
         }
-        for (int j = 0; j < 8; j++) {
-            x.off = 32 * j;
-            put_nibbles(o + 320 + 256 * j, c_q4_k, &x);
-        }
+        for (int j = 0; j < 8; j++) put_nibbles(o + 320 + 256 * j, cd, 32 * j);
         break;
     case SMELT_TYPE_Q6_K:
         for (int r = 0; r < 16; r++) {
@@ -149,15 +145,14 @@ static void pack_block(uint32_t type, const uint8_t *src, size_t rs, uint8_t *o)
             for (int k = 0; k < 16; k++) o[32 + 16 * k + r] = (uint8_t)b->scales[k];
         }
         for (int j = 0; j < 8; j++) {
-            x.off = 32 * j;
-            put_nibbles(o + 288 + 256 * j, c_q6_k, &x);
+            put_nibbles(o + 288 + 256 * j, cd, 32 * j);
             uint8_t *qh = o + 288 + 2048 + 128 * j;
             memset(qh, 0, 128);
             for (int v = 0; v < 2; v++)
                 for (int u = 0; u < 4; u++)
                     for (int r = 0; r < 16; r++)
                         for (int k = 0; k < 4; k++)
-                            qh[64 * v + 4 * r + k] |= (uint8_t)((c_q6_k(&x, r, 4 * (4 * v + u) + k) >> 4) << (2 * u));
+                            qh[64 * v + 4 * r + k] |= (uint8_t)((cd[r][32 * j + 4 * (4 * v + u) + k] >> 4) << (2 * u));
         }
         break;
     default:
@@ -172,6 +167,58 @@ void smelt_x16_pack(uint32_t type, int64_t K, int64_t M, const void *src, void *
     for (int64_t g = 0; g < M / 16; g++)
         for (int64_t b = 0; b < nb; b++, o += gb)
             pack_block(type, (const uint8_t *)src + (size_t)(16 * g) * rs + (size_t)b * bb, rs, o);
+}
+
+/* ---- rows back out of the packed form (32-column types) ---- */
+
+/* the 4-bit code of row r, column c of a packed 32-column block's nibbles */
+static int nib(const uint8_t *qs, int r, int c) {
+    const int i = c / 8, k = c % 4;
+    const uint8_t v = qs[64 * i + 4 * r + k];
+    return (c % 8) < 4 ? v & 15 : v >> 4;
+}
+
+bool smelt_x16_has_rows(uint32_t type) {
+    return type == SMELT_TYPE_Q4_0 || type == SMELT_TYPE_Q4_1 || type == SMELT_TYPE_Q5_0 || type == SMELT_TYPE_Q8_0;
+}
+
+bool smelt_x16_row_to_float(uint32_t type, int64_t K, const void *packed, int64_t r, float *out) {
+    if (!smelt_x16_has_rows(type)) return false;
+    const int64_t nb = K / 32;
+    const size_t gb = gbytes(type);
+    const uint8_t *g = (const uint8_t *)packed + (size_t)(r / 16) * (size_t)nb * gb;
+    const int l = (int)(r % 16);
+    const struct smelt_type_traits *tr = smelt_quant_traits(type);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *o = g + b * gb;
+        const uint16_t *h = (const uint16_t *)o;
+        union {
+            smelt_block_q4_0 q40;
+            smelt_block_q4_1 q41;
+            smelt_block_q5_0 q50;
+            smelt_block_q8_0 q80;
+        } blk;
+        memset(&blk, 0, sizeof blk);
+        if (type == SMELT_TYPE_Q8_0) {
+            blk.q80.d = h[l];
+            for (int j = 0; j < 32; j++) blk.q80.qs[j] = (int8_t)(o[32 + 64 * (j / 4) + 4 * l + j % 4] - 128);
+        } else {
+            const uint8_t *qs = o + (type == SMELT_TYPE_Q4_0 ? 32 : type == SMELT_TYPE_Q4_1 ? 64 : 96);
+            uint8_t *dq = type == SMELT_TYPE_Q4_0 ? blk.q40.qs : type == SMELT_TYPE_Q4_1 ? blk.q41.qs : blk.q50.qs;
+            for (int j = 0; j < 16; j++) dq[j] = (uint8_t)(nib(qs, l, j) | nib(qs, l, j + 16) << 4);
+            if (type == SMELT_TYPE_Q4_0) blk.q40.d = h[l];
+            if (type == SMELT_TYPE_Q4_1) blk.q41.d = h[l], blk.q41.m = h[16 + l];
+            if (type == SMELT_TYPE_Q5_0) {
+                uint32_t qh = 0;
+                for (int j = 0; j < 32; j++)
+                    if (o[32 + 8 * (j / 4) + (4 * l + j % 4) / 8] >> ((4 * l + j % 4) % 8) & 1) qh |= 1u << j;
+                blk.q50.d = h[l];
+                memcpy(blk.q50.qh, &qh, 4);
+            }
+        }
+        tr->to_float_ref(&blk, out + 32 * b, 32);
+    }
+    return true;
 }
 
 /* ---- reference dot ---- */

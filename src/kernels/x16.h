@@ -59,6 +59,12 @@ size_t smelt_x16_size(uint32_t type, int64_t K, int64_t M);
 /* Pack M rows (row stride smelt_quant_row_size(type, K)) from src into dst
  * (smelt_x16_size bytes). Only for supported shapes. */
 void smelt_x16_pack(uint32_t type, int64_t K, int64_t M, const void *src, void *dst);
+/* Row r of a packed weight back as floats (K of them), equal to the type's
+ * to_float of the original row; for the 32-column types only (false for
+ * others). For lookups in a packed tied embedding matrix. */
+bool smelt_x16_row_to_float(uint32_t type, int64_t K, const void *packed, int64_t r, float *out);
+/* Whether smelt_x16_row_to_float supports `type`. */
+bool smelt_x16_has_rows(uint32_t type);
 /* The reference: one output from an original (not packed) weight row and one
  * activation row of the type's vec_dot_type. */
 float smelt_x16_dot_ref(uint32_t type, int64_t K, const void *wrow, const void *xrow);

@@ -253,7 +253,10 @@ static void forward_worker(void *arg, int ith, int nth) {
     const struct smelt_type_traits *et = smelt_quant_traits(m->tok_embd.type);
     for (int64_t t = t0; t < t1; t++) {
         float *x = c->x + t * E;
-        et->to_float((const char *)m->tok_embd.data + (size_t)f->token[t] * m->tok_embd.row_bytes, x, E);
+        if (m->embd_packed)
+            smelt_x16_row_to_float(m->output.type, E, m->output.packed, f->token[t], x);
+        else
+            et->to_float((const char *)m->tok_embd.data + (size_t)f->token[t] * m->tok_embd.row_bytes, x, E);
         if (hp->embd_scale > 0)
             for (int64_t i = 0; i < E; i++) x[i] *= hp->embd_scale;
         const float *ff = m->rope_freqs.data; /* optional per-frequency divisors */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -276,31 +278,71 @@ static int matmul_weights(struct smelt_model *m, struct smelt_weight **ws, int c
     return n;
 }
 
-/* Pack the SMELT_MM_X16 weights; afterwards their file bytes are not read by
- * the forward pass (the tied output's token rows are, for lookups), so their
- * pages are dropped from the process (MADV_DONTNEED on the read-only mapping:
- * read again from the file if ever touched). */
+/* Drop the whole pages of [from, to) from the process (MADV_DONTNEED on the
+ * read-only file mapping: read again from the file if ever touched). */
+static void drop_pages(const void *from, const void *to) {
+    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = ((uintptr_t)from + pg - 1) & ~(pg - 1), b = (uintptr_t)to & ~(pg - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* Packing tasks: 1024-row chunks of the x16 weights, taken in order by the
+ * packing threads. */
+struct pack_job {
+    struct smelt_weight **ws;
+    int n;
+    _Atomic int64_t next; /* next task: weight index * 2^32 + chunk */
+};
+
+static void *pack_worker(void *arg) {
+    struct pack_job *j = arg;
+    for (;;) {
+        int64_t task = atomic_fetch_add(&j->next, 1), wi = 0, k = task;
+        /* map the flat task number to (weight, chunk) */
+        for (; wi < j->n; wi++) {
+            const int64_t nchunks = (j->ws[wi]->ne1 + 1023) / 1024;
+            if (k < nchunks) break;
+            k -= nchunks;
+        }
+        if (wi >= j->n) return NULL;
+        const struct smelt_weight *w = j->ws[wi];
+        const int64_t r0 = k * 1024, nr = w->ne1 - r0 < 1024 ? w->ne1 - r0 : 1024;
+        const size_t gsz = smelt_x16_size(w->type, w->ne0, 16);
+        const char *src = (const char *)w->data + (size_t)r0 * w->row_bytes;
+        smelt_x16_pack(w->type, w->ne0, nr, src, (char *)w->packed + (size_t)(r0 / 16) * gsz);
+        drop_pages(src, src + (size_t)nr * w->row_bytes);
+    }
+}
+
+/* Pack the SMELT_MM_X16 weights (on up to 4 threads). Afterwards the forward
+ * pass does not read their file bytes (tied token embeddings are looked up in
+ * the packed output matrix where the type allows), so each chunk's pages are
+ * dropped once packed: the peak resident size stays near the model size. */
 static enum smelt_status pack_weights(struct smelt_model *m) {
     const int cap = 1 + 7 * m->hp.n_layer;
-    struct smelt_weight **ws = malloc((size_t)cap * sizeof *ws);
-    if (!ws) return SMELT_ERR_NOMEM;
-    const int n = matmul_weights(m, ws, cap);
+    struct pack_job job = {.ws = malloc((size_t)cap * sizeof *job.ws)};
+    if (!job.ws) return SMELT_ERR_NOMEM;
+    const int n = matmul_weights(m, job.ws, cap);
     for (int i = 0; i < n; i++) {
-        struct smelt_weight *w = ws[i];
+        struct smelt_weight *w = job.ws[i];
         if (w->path != SMELT_MM_X16 || !w->data) continue;
         const size_t sz = smelt_x16_size(w->type, w->ne0, w->ne1);
         if (posix_memalign(&w->packed, 64, sz) != 0) {
             w->packed = NULL;
-            free(ws);
+            free(job.ws);
             return smelt_err(SMELT_ERR_NOMEM, "out of memory packing '%s' (%zu bytes)", w->name, sz);
         }
-        smelt_x16_pack(w->type, w->ne0, w->ne1, w->data, w->packed);
-        const long pg = sysconf(_SC_PAGESIZE);
-        const uintptr_t a = ((uintptr_t)w->data + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
-        const uintptr_t b = ((uintptr_t)w->data + (uintptr_t)(w->row_bytes * (size_t)w->ne1)) & ~(uintptr_t)(pg - 1);
-        if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+        job.ws[job.n++] = w;
     }
-    free(ws);
+    pthread_t th[3];
+    int nt = 0;
+    const int want = smelt_n_cpus() < 4 ? smelt_n_cpus() : 4;
+    while (nt < want - 1 && pthread_create(&th[nt], NULL, pack_worker, &job) == 0) nt++;
+    pack_worker(&job);
+    for (int i = 0; i < nt; i++) pthread_join(th[i], NULL);
+    free(job.ws);
+    /* tied embeddings: row lookups from the packed output (the same numbers) */
+    m->embd_packed = m->output.packed && m->output.data == m->tok_embd.data && smelt_x16_has_rows(m->output.type);
     return SMELT_OK;
 }
 

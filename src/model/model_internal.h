@@ -88,6 +88,7 @@ struct smelt_model {
     struct smelt_weight tok_embd;    /* [n_vocab] rows of [n_embd] */
     struct smelt_weight output_norm; /* [n_embd] f32 */
     struct smelt_weight output;      /* [n_vocab] rows of [n_embd]; = tok_embd when tied */
+    bool embd_packed;                /* tied and packed: token rows are read from output.packed */
     struct smelt_weight rope_freqs;  /* [n_rot/2] f32 frequency divisors (Llama 3.1 style), optional */
     struct smelt_layer *layers;      /* [n_layer] */
     uint8_t *used;                   /* [n_tensors] set while loading: tensors bound to a weight */

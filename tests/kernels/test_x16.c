@@ -65,6 +65,20 @@ static void run(uint32_t type, int64_t K, int64_t M, int64_t n_tok) {
                 far++;
             }
         }
+    /* rows back out of the packed form = to_float_ref of the original rows */
+    if (smelt_x16_has_rows(type)) {
+        float *a = malloc((size_t)K * sizeof *a), *b = malloc((size_t)K * sizeof *b);
+        int rows_bad = 0;
+        for (int64_t r = 0; r < M; r++) {
+            tr->to_float_ref(w + (size_t)r * rs, a, K);
+            CHECK(smelt_x16_row_to_float(type, K, pk, r, b));
+            rows_bad += memcmp(a, b, (size_t)K * sizeof *a) != 0;
+        }
+        CHECKF(rows_bad == 0, "%s: %d rows differ from to_float_ref", smelt_type_name(type), rows_bad);
+        free(a), free(b);
+    } else {
+        CHECK(!smelt_x16_row_to_float(type, K, pk, 0, f));
+    }
     CHECKF(bad == 0, "%s K=%lld M=%lld n_tok=%lld: %d outputs differ", smelt_type_name(type), (long long)K,
            (long long)M, (long long)n_tok, bad);
     CHECKF(far == 0, "%s K=%lld: %d references far from vec_dot_ref", smelt_type_name(type), (long long)K, far);
