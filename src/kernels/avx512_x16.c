@@ -46,20 +46,42 @@ AI void unpack4(const uint8_t *qs, __m512i W[8]) {
     }
 }
 
+/* the 8 steps' dot with the activation quants yq in two chains of 4 (shorter
+ * latency where few tokens run side by side) */
+AI __m512i dot8x2(const __m512i W[8], const int8_t *yq) {
+    __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+    _Pragma("GCC unroll 4") for (int s = 0; s < 4; s++) {
+        a = _mm512_dpbusd_epi32(a, W[s], bc32(yq + 4 * s));
+        b = _mm512_dpbusd_epi32(b, W[4 + s], bc32(yq + 16 + 4 * s));
+    }
+    return _mm512_add_epi32(a, b);
+}
+
 /* I0 + the 8 steps' dot with the activation quants yq */
 AI __m512i dot8(__m512i I, const __m512i W[8], const int8_t *yq) {
     _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) I = _mm512_dpbusd_epi32(I, W[s], bc32(yq + 4 * s));
     return I;
 }
 
-/* Q4_0, Q4_1, Q5_0, Q8_0: 32-column blocks. nisum[t*nb + b]: minus the code
- * offset times the activation block's sum (Q4_0, Q5_0, Q8_0), the start of
- * the integer dot. */
-AI void tile32(const int T, const uint32_t type, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs,
-               const int32_t *nisum, float *y, int64_t ldy) {
+/* One activation block of a token tile, laid out [block][token] so that a
+ * tile addresses every token at a fixed offset from one pointer: n = minus the
+ * code offset times the block's quant sum (the start of the integer dot;
+ * Q4_0, Q5_0, Q8_0) or, for Q4_1, s = the Q8_1 block's d * sum as float; d
+ * = the block's scale as float; q = its quants. */
+struct xa {
+    union {
+        int32_t n;
+        float s;
+    };
+    float d;
+    int8_t q[32];
+};
+
+/* Q4_0, Q4_1, Q5_0, Q8_0: 32-column blocks over the tile's activations xa
+ * ([nb][T]). */
+AI void tile32(const int T, const uint32_t type, int64_t nb, const uint8_t *g, const struct xa *xa, float *y,
+               int64_t ldy) {
     const size_t gb = type == SMELT_TYPE_Q4_0 ? 288 : type == SMELT_TYPE_Q4_1 ? 320 : type == SMELT_TYPE_Q5_0 ? 352 : 544;
-    const size_t ybs = type == SMELT_TYPE_Q4_1 ? sizeof(smelt_block_q8_1) : sizeof(smelt_block_q8_0);
-    const int qoff = type == SMELT_TYPE_Q4_1 ? 4 : 2;
     __m512 acc[TMAX32];
     _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
@@ -83,12 +105,12 @@ AI void tile32(const int T, const uint32_t type, int64_t nb, const uint8_t *g, c
         } else {
             for (int s = 0; s < 8; s++) W[s] = _mm512_loadu_si512(p + 32 + 64 * s);
         }
+        const struct xa *xb = xa + b * T;
         _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) {
-            const uint8_t *yb = x + (size_t)t * xs + (size_t)b * ybs;
-            const __m512i I0 = type == SMELT_TYPE_Q4_1 ? _mm512_setzero_si512() : _mm512_set1_epi32(nisum[t * nb + b]);
-            const __m512i I = dot8(I0, W, (const int8_t *)yb + qoff);
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(dw, _mm512_set1_ps(h2f(yb))), acc[t]);
-            if (type == SMELT_TYPE_Q4_1) acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(h2f(yb + 2)), acc[t]);
+            const __m512i I0 = type == SMELT_TYPE_Q4_1 ? _mm512_setzero_si512() : _mm512_set1_epi32(xb[t].n);
+            const __m512i I = dot8(I0, W, xb[t].q);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(dw, _mm512_set1_ps(xb[t].d)), acc[t]);
+            if (type == SMELT_TYPE_Q4_1) acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(xb[t].s), acc[t]);
         }
     }
     _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
@@ -110,7 +132,7 @@ AI void tile_q4k(const int T, int64_t nb, const uint8_t *g, const uint8_t *x, si
             const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 64 + 16 * j)));
             _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) {
                 const smelt_block_q8_k *yb = (const smelt_block_q8_k *)(x + (size_t)t * xs) + b;
-                Iacc[t] = _mm512_add_epi32(Iacc[t], _mm512_mullo_epi32(dot8(_mm512_setzero_si512(), W, yb->qs + 32 * j), sc));
+                Iacc[t] = _mm512_add_epi32(Iacc[t], _mm512_mullo_epi32(dot8x2(W, yb->qs + 32 * j), sc));
             }
         }
         const __m512 dw = cvt16(p), dm = cvt16(p + 32);
@@ -203,10 +225,10 @@ AI void tile_q6k(const int T, int64_t nb, const uint8_t *g, const uint8_t *x, si
         default: call(16); break;                                                                           \
         }                                                                                                   \
     }
-#define C_Q4_0(t) tile32(t, SMELT_TYPE_Q4_0, nb, g, x, xs, isum, y, ldy)
-#define C_Q4_1(t) tile32(t, SMELT_TYPE_Q4_1, nb, g, x, xs, isum, y, ldy)
-#define C_Q5_0(t) tile32(t, SMELT_TYPE_Q5_0, nb, g, x, xs, isum, y, ldy)
-#define C_Q8_0(t) tile32(t, SMELT_TYPE_Q8_0, nb, g, x, xs, isum, y, ldy)
+#define C_Q4_0(t) tile32(t, SMELT_TYPE_Q4_0, nb, g, (const struct xa *)x, y, ldy)
+#define C_Q4_1(t) tile32(t, SMELT_TYPE_Q4_1, nb, g, (const struct xa *)x, y, ldy)
+#define C_Q5_0(t) tile32(t, SMELT_TYPE_Q5_0, nb, g, (const struct xa *)x, y, ldy)
+#define C_Q8_0(t) tile32(t, SMELT_TYPE_Q8_0, nb, g, (const struct xa *)x, y, ldy)
 #define C_Q4_K(t) tile_q4k(t, nb, g, x, xs, isum, y, ldy)
 #define C_Q6_K(t) tile_q6k(t, nb, g, x, xs, y, ldy)
 TILE_FN16(mm_q4_0, C_Q4_0)
@@ -216,19 +238,28 @@ TILE_FN16(mm_q8_0, C_Q8_0)
 TILE_FN(mm_q4_k, C_Q4_K)
 TILE_FN(mm_q6_k, C_Q6_K)
 
-/* -off times the exact int sum of the quants of every Q8_0 block of T activation rows */
-static void block_sums(const uint8_t *x, size_t xs, int T, int64_t nb, int32_t off, int32_t *nisum) {
+/* The tile's activations in struct xa form ([nb][T]): Q8_0 rows (Q8_1 for Q4_1). */
+static void prep_act(uint32_t type, const uint8_t *x, size_t xs, int T, int64_t nb, int32_t off, struct xa *xa) {
     const __m256i bias = _mm256_set1_epi8((char)0x80);
-    _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) {
-        const smelt_block_q8_0 *yb = (const smelt_block_q8_0 *)(x + (size_t)t * xs);
+    for (int t = 0; t < T; t++)
         for (int64_t b = 0; b < nb; b++) {
-            /* sum of (q + 128) as unsigned bytes, then remove the bias */
-            const __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)yb[b].qs), bias);
-            const __m256i s = _mm256_sad_epu8(v, _mm256_setzero_si256());
-            const __m128i h = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-            nisum[t * nb + b] = -off * ((int32_t)(_mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1)) - 32 * 128);
+            struct xa *o = xa + b * T + t;
+            if (type == SMELT_TYPE_Q4_1) {
+                const smelt_block_q8_1 *yb = (const smelt_block_q8_1 *)(x + (size_t)t * xs) + b;
+                o->s = _cvtsh_ss(yb->s);
+                o->d = _cvtsh_ss(yb->d);
+                memcpy(o->q, yb->qs, 32);
+                continue;
+            }
+            const smelt_block_q8_0 *yb = (const smelt_block_q8_0 *)(x + (size_t)t * xs) + b;
+            const __m256i q = _mm256_loadu_si256((const __m256i *)yb->qs);
+            /* exact sum: (q + 128) as unsigned bytes summed, minus the bias */
+            const __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(q, bias), _mm256_setzero_si256());
+            const __m128i h = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+            o->n = -off * ((int32_t)(_mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1)) - 32 * 128);
+            o->d = _cvtsh_ss(yb->d);
+            _mm256_storeu_si256((__m256i *)o->q, q);
         }
-    }
 }
 
 /* Q4_K: the activation sums of sub-block pairs of T rows, packed as int16 pairs */
@@ -261,15 +292,19 @@ void smelt_x16_matmul(uint32_t type, int64_t K, const void *packed, int64_t g0, 
     default: return;
     }
     const int32_t off = type == SMELT_TYPE_Q4_0 ? 8 : type == SMELT_TYPE_Q5_0 ? 16 : type == SMELT_TYPE_Q8_0 ? 128 : 0;
-    const int tmax = type == SMELT_TYPE_Q4_K || type == SMELT_TYPE_Q6_K ? TMAX : TMAX32;
-    int32_t isum[TMAX32 * SMELT_X16_MAX_BLOCKS]; /* = TMAX * 4 * (SMELT_X16_MAX_BLOCKS / 2) for Q4_K */
+    const bool kq = type == SMELT_TYPE_Q4_K || type == SMELT_TYPE_Q6_K;
+    const int tmax = kq ? TMAX : TMAX32;
+    /* per token tile: struct xa activations (32-column types) or Q4_K's pair sums */
+    _Alignas(64) struct xa xa[TMAX32 * SMELT_X16_MAX_BLOCKS];
+    int32_t *pairs = (int32_t *)xa; /* TMAX * 4 * (SMELT_X16_MAX_BLOCKS / 2) ints fit */
     for (int64_t t0 = 0; t0 < n_tok; t0 += tmax) {
         const int T = (int)(n_tok - t0 < tmax ? n_tok - t0 : tmax);
         const uint8_t *x = (const uint8_t *)xq + (size_t)t0 * xs;
-        if (off) block_sums(x, xs, T, nb, off, isum);
-        if (type == SMELT_TYPE_Q4_K) pair_sums(x, xs, T, nb, isum);
+        if (!kq) prep_act(type, x, xs, T, nb, off, xa);
+        if (type == SMELT_TYPE_Q4_K) pair_sums(x, xs, T, nb, pairs);
         for (int64_t g = g0; g < g1; g++)
-            fn(T, nb, (const uint8_t *)packed + (size_t)g * gsz, x, xs, isum, y + t0 * ldy + 16 * g, ldy);
+            fn(T, nb, (const uint8_t *)packed + (size_t)g * gsz, kq ? x : (const uint8_t *)xa, xs, pairs,
+               y + t0 * ldy + 16 * g, ldy);
     }
 }
 

@@ -49,8 +49,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* at most this many blocks per row (K <= 32768 for 32-column blocks; Q4_K: half as many) */
-#define SMELT_X16_MAX_BLOCKS 1024
+/* at most this many blocks per row (K <= 16384 for 32-column blocks; Q4_K: half as many) */
+#define SMELT_X16_MAX_BLOCKS 512
 
 /* Whether a weight of `type` with rows of K columns and M rows can be packed. */
 bool smelt_x16_supported(uint32_t type, int64_t K, int64_t M);
