@@ -9,17 +9,13 @@
 #include <string.h>
 
 #include "check.h"
+#include "rng.h"
 #include "kernels/attn.h"
 #include "kernels/kernels.h"
 #include "quant/quant.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static float frand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
+static float frand(void) { return test_frand(&rng); }
 
 static void run(int64_t hd, int G, int64_t n_kv, int64_t nc, int32_t win, bool shuffle) {
     const int64_t kd = n_kv * hd, ncell = nc + 7, ld = (nc + 63) / 64 * 64 + 64;

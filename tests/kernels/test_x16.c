@@ -9,17 +9,13 @@
 #include <string.h>
 
 #include "check.h"
+#include "rng.h"
 #include "kernels/kernels.h"
 #include "kernels/x16.h"
 #include "quant/quant.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
-static float frand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
+static float frand(void) { return test_frand(&rng); }
 
 static void run(uint32_t type, int64_t K, int64_t M, int64_t n_tok) {
     const struct smelt_type_traits *tr = smelt_quant_traits(type), *vt = smelt_quant_traits(tr->vec_dot_type);

@@ -1,0 +1,12 @@
+/* A small seeded xorshift64 generator for tests: uniform floats in [-1, 1). */
+#ifndef SMELT_TEST_RNG_H
+#define SMELT_TEST_RNG_H
+#include <stdint.h>
+
+static inline float test_frand(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return (float)((*s >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+#endif
