@@ -55,9 +55,14 @@ def sha256(path):
     return h.hexdigest()
 
 
+# as tests/quantize/tests.cmake runs the round trips: smelt's AVX2 kernels (self-calibration samples
+# from the logits) and OpenBLAS's AVX2 kernels (the error feedback's second moments and updates)
+ENV = dict(os.environ, SMELT_ISA="avx2", OPENBLAS_CORETYPE="Haswell")
+
+
 def run(*args):
     print("+", " ".join(args), flush=True)
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, env=ENV)
 
 
 def gen_ref(tmp):
