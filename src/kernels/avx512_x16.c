@@ -1,6 +1,7 @@
 /* AVX-512 VNNI matmul over x16-packed weights (layout and numerics: x16.h).
  *
- * A tile is one group of 16 rows x T <= 8 tokens: per block the weight steps
+ * A tile is one group of 16 rows x T tokens (up to 16 for the 32-column
+ * types, 8 for the K-quants): per block the weight steps
  * are unpacked once into registers and reused for the T tokens; each token's
  * block dot is 8 vpdpbusd (one per step, the activation's 4 bytes broadcast)
  * into an int32 lane per row; the block is then scaled into a float lane per
@@ -26,12 +27,6 @@ AI __m512i bc32(const void *p) {
     int32_t v;
     memcpy(&v, p, 4);
     return _mm512_set1_epi32(v);
-}
-
-AI float h2f(const void *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
 }
 
 AI __m512 cvt16(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
@@ -279,7 +274,7 @@ static void pair_sums(const uint8_t *x, size_t xs, int T, int64_t nb, int32_t *p
 
 void smelt_x16_matmul(uint32_t type, int64_t K, const void *packed, int64_t g0, int64_t g1, const void *xq,
                       size_t xs, int64_t n_tok, float *y, int64_t ldy) {
-    const int64_t nb = K / (type == SMELT_TYPE_Q4_K || type == SMELT_TYPE_Q6_K ? 256 : 32);
+    const int64_t nb = K / smelt_quant_traits(type)->blck;
     const size_t gsz = smelt_x16_size(type, K, 16);
     void (*fn)(int, int64_t, const uint8_t *, const uint8_t *, size_t, const int32_t *, float *, int64_t);
     switch (type) {

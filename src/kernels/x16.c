@@ -7,9 +7,7 @@
 #include "quant/quant.h"
 #include "quant/quant_blocks.h"
 
-static int64_t blck(uint32_t type) {
-    return type == SMELT_TYPE_Q4_K || type == SMELT_TYPE_Q6_K ? 256 : 32;
-}
+static int64_t blck(uint32_t type) { return smelt_quant_traits(type)->blck; }
 
 /* bytes of one group-block */
 static size_t gbytes(uint32_t type) {
