@@ -28,6 +28,11 @@ void smelt_ctx_params_default(struct smelt_ctx_params *p) {
         }                                                                                 \
     } while (0)
 
+static bool env_flag(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 enum smelt_status smelt_ctx_new(const struct smelt_model *m, const struct smelt_ctx_params *pin,
                                 struct smelt_ctx **out) {
     *out = NULL;
@@ -52,7 +57,10 @@ enum smelt_status smelt_ctx_new(const struct smelt_model *m, const struct smelt_
     c->model = m;
     c->params = p;
     if ((st = smelt_pool_new(p.n_threads, &c->pool))) goto fail;
-    if ((st = smelt_kv_init(&c->kv, hp, p.n_ctx))) goto fail;
+    const int64_t gqa = hp->n_head / hp->n_head_kv;
+    /* batched attention over gathered f32 copies or the tiled cache in place (kernels/attn.h) */
+    const bool fast_attn = smelt_attn_available() && hp->head_dim % 64 == 0 && gqa <= 32 && !env_flag("SMELT_NO_FAST_ATTN");
+    if ((st = smelt_kv_init(&c->kv, hp, p.n_ctx, fast_attn))) goto fail;
 
     const int64_t B = p.n_batch, E = hp->n_embd, QD = (int64_t)hp->n_head * hp->head_dim,
                   KD = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
@@ -83,16 +91,25 @@ enum smelt_status smelt_ctx_new(const struct smelt_model *m, const struct smelt_
         if (!c->xq[s]) { st = SMELT_ERR_NOMEM; goto fail; }
     }
     c->scores_stride = ((int64_t)p.n_ctx + 31) & ~(int64_t)31;
-    const int64_t gqa = hp->n_head / hp->n_head_kv;
-    const char *no_fast = getenv("SMELT_NO_FAST_ATTN");
-    if (smelt_attn_available() && hp->head_dim % 64 == 0 && gqa <= 32 &&
-        !(no_fast && *no_fast && strcmp(no_fast, "0") != 0)) {
-        /* batched attention over gathered f32 copies (kernels/attn.h) */
+    if (fast_attn) {
         c->attn_ld = ((int64_t)p.n_ctx + SMELT_ATTN_PAD - 1) & ~(int64_t)(SMELT_ATTN_PAD - 1);
         c->scores_stride = c->attn_ld;
         ALLOC(kt, KD * c->attn_ld);
         ALLOC(vf, KD * c->attn_ld);
         ALLOC(cpos, c->attn_ld);
+        if (!env_flag("SMELT_NO_FUSED_DECODE")) {
+            /* per-thread state of the one-token forward pass (llama.c decode_worker) */
+            const int64_t T = p.n_threads;
+            c->d_stride = ((E > QD ? E : QD) + 15) & ~(int64_t)15;
+            ALLOC(dx, T * c->d_stride);
+            ALLOC(dxn, T * c->d_stride);
+            ALLOC(dcs, T * 2 * hp->n_rot);
+            ALLOC(dcpos, T * c->attn_ld);
+            c->dxq = smelt_aligned_alloc(64, c->xq_row * SMELT_XQ_SLOTS * (size_t)T);
+            c->dctr_bytes = ((size_t)hp->n_layer * 4 + 1) * DCTR_STRIDE * sizeof *c->dctr;
+            c->dctr = smelt_aligned_alloc(64, c->dctr_bytes);
+            if (!c->dxq || !c->dctr) { st = SMELT_ERR_NOMEM; goto fail; }
+        }
     }
     ALLOC(scores, (int64_t)p.n_threads * (c->kt ? gqa : 1) * c->scores_stride);
     ALLOC(attn_acc, (int64_t)p.n_threads * 32 * hp->head_dim);
@@ -118,6 +135,7 @@ void smelt_ctx_free(struct smelt_ctx *c) {
     free(c->gate); free(c->up); free(c->rope_cs);
     for (int s = 0; s < SMELT_XQ_SLOTS; s++) free(c->xq[s]);
     free(c->kt); free(c->vf); free(c->cpos);
+    free(c->dx); free(c->dxn); free(c->dcs); free(c->dcpos); free(c->dxq); free((void *)c->dctr);
     free(c->scores); free(c->attn_acc); free(c->qh); free(c->cell_of); free(c->vis); free(c->vis_n); free(c->vis_off);
     free(c->out_row); free(c->obs_pos); free(c->logits); free(c->out_index);
     free(c);

@@ -1,16 +1,22 @@
 /* Multi-sequence KV cache: cells, each holding one position shared by a set of
- * sequences (bitmask). K and V are stored as f16. */
+ * sequences (bitmask). K and V are stored as f16: one row per cell, or (on
+ * the AVX-512 tier, k_tiled) the keys in 64-cell tiles (kernels/attn.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
+#include "kernels/attn.h"
 #include "model_internal.h"
 
-enum smelt_status smelt_kv_init(struct smelt_kv *kv, const struct smelt_hparams *hp, int32_t n_ctx) {
+enum smelt_status smelt_kv_init(struct smelt_kv *kv, const struct smelt_hparams *hp, int32_t n_ctx, bool k_tiled) {
     memset(kv, 0, sizeof *kv);
     kv->n_ctx = n_ctx;
+    kv->k_tiled = k_tiled;
+    /* tiled keys come in blocks of 64 cells (kernels/attn.h) */
+    kv->n_blk = (n_ctx + SMELT_ATTN_PAD - 1) / SMELT_ATTN_PAD;
+    const size_t cells = k_tiled ? (size_t)kv->n_blk * SMELT_ATTN_PAD : (size_t)n_ctx;
     size_t kvdim = (size_t)hp->n_head_kv * (size_t)hp->head_dim, per_layer, total;
-    if (!smelt_mul_ok((size_t)n_ctx, kvdim, &per_layer) || !smelt_mul_ok(per_layer, (size_t)hp->n_layer, &total) ||
+    if (!smelt_mul_ok(cells, kvdim, &per_layer) || !smelt_mul_ok(per_layer, (size_t)hp->n_layer, &total) ||
         !smelt_mul_ok(total, sizeof(uint16_t), &total))
         return smelt_err(SMELT_ERR_NOMEM, "KV cache size overflows for n_ctx=%d", n_ctx);
     kv->layer_stride = per_layer;

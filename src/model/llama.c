@@ -10,6 +10,7 @@
  * weight's vec_dot_type once per matmul group). */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "base/base.h"
@@ -83,13 +84,22 @@ static void quantize_slots(struct smelt_ctx *c, const struct act_slots *s, const
             smelt_quantize_rows(x + t * K, 1, K, s->type[i], (char *)c->xq[i] + (size_t)t * c->xq_row);
 }
 
+/* rows [r0, r1) of y = w x for n_tok activation rows xq (stride xq_row); on
+ * the x16 path r0 and r1 are multiples of 16, as are the rows */
+static void matmul_rows(const struct smelt_ctx *c, const struct smelt_weight *w, const void *xq, int64_t r0,
+                        int64_t r1, int64_t n_tok, float *y) {
+    if (r1 <= r0) return;
+    if (w->path == SMELT_MM_X16)
+        smelt_x16_matmul(w->type, w->ne0, w->packed, r0 / 16, r1 / 16, xq, c->xq_row, n_tok, y, w->ne1);
+    else
+        smelt_matmul_rows(w->data, w->type, w->ne0, r0, r1, xq, c->xq_row, n_tok, y, w->ne1, w->path);
+}
+
 static void matmul(struct smelt_ctx *c, const struct smelt_weight *w, int slot, int64_t n_tok, float *y, int ith,
                    int nth) {
     int64_t r0, r1;
     split_rows(w->ne1, ith, nth, &r0, &r1);
-    if (r1 > r0 && w->path == SMELT_MM_X16) /* row splits are multiples of 16, as are the rows */
-        smelt_x16_matmul(w->type, w->ne0, w->packed, r0 / 16, r1 / 16, c->xq[slot], c->xq_row, n_tok, y, w->ne1);
-    else if (r1 > r0) smelt_matmul_rows(w->data, w->type, w->ne0, r0, r1, c->xq[slot], c->xq_row, n_tok, y, w->ne1, w->path);
+    matmul_rows(c, w, c->xq[slot], r0, r1, n_tok, y);
 }
 
 /* Show the matmul input x [n_tok][n_in] to the context's observer, once per
@@ -113,13 +123,6 @@ static void observe(const struct smelt_ctx *c, int ith, const struct smelt_weigh
 
 static uint32_t vdt_of(const struct smelt_weight *w) { return smelt_quant_traits(w->type)->vec_dot_type; }
 
-static void add_bias(float *y, const struct smelt_weight *b, int64_t t0, int64_t t1) {
-    if (!b->data) return;
-    const float *bb = b->data;
-    for (int64_t t = t0; t < t1; t++)
-        for (int64_t i = 0; i < b->ne0; i++) y[t * b->ne0 + i] += bb[i];
-}
-
 /* Rotation with the FMA contraction llama.cpp's compiled code uses, so the
  * rotated values are bit-identical. */
 static void rope_apply(float *v, const float *cs, int32_t n_rot, int32_t head_dim, enum smelt_rope_kind kind) {
@@ -138,6 +141,80 @@ static void rope_apply(float *v, const float *cs, int32_t n_rot, int32_t head_di
             const float x0 = v[i], x1 = v[i + h];
             v[i] = fmaf(x0, c, -(x1 * s));
             v[i + h] = fmaf(x0, s, x1 * c);
+        }
+    }
+}
+
+static void embed(const struct smelt_model *m, int32_t token, float *x) {
+    const struct smelt_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd;
+    if (m->embd_packed)
+        smelt_x16_row_to_float(m->output.type, E, m->output.packed, token, x);
+    else
+        smelt_quant_traits(m->tok_embd.type)
+            ->to_float((const char *)m->tok_embd.data + (size_t)token * m->tok_embd.row_bytes, x, E);
+    if (hp->embd_scale > 0)
+        for (int64_t i = 0; i < E; i++) x[i] *= hp->embd_scale;
+}
+
+/* cos/sin pairs of position p: cs[0..n_rot) for the global base, cs[n_rot..2 n_rot) for the sliding-window base */
+static void rope_angles(const struct smelt_model *m, int32_t p, float *cs) {
+    const struct smelt_hparams *hp = &m->hp;
+    const float *ff = m->rope_freqs.data; /* optional per-frequency divisors */
+    for (int b = 0; b < 2; b++) {
+        const float base = b ? hp->rope_base_swa : hp->rope_base;
+        const float fscale = b ? hp->rope_freq_scale_swa : hp->rope_freq_scale;
+        const float theta_scale = powf(base, -2.0f / (float)hp->n_rot);
+        float theta = (float)p;
+        float *o = cs + b * hp->n_rot;
+        for (int32_t i = 0; i < hp->n_rot; i += 2) {
+            const float th = fscale * (ff ? theta / ff[i / 2] : theta);
+            o[i] = cosf(th);
+            o[i + 1] = sinf(th);
+            theta *= theta_scale;
+        }
+    }
+}
+
+/* Per-head steps between the QKV matmuls and attention, for one token: bias,
+ * Q/K norms, RoPE and query scaling of the query heads [h0, h1) and the key
+ * heads [k0, k1), bias of those value heads, and their keys and values stored
+ * in cache cell `cell` of layer il. */
+static void qkv_heads(struct smelt_ctx *c, int il, float *q, float *k, float *v, const float *cs, int32_t cell,
+                      int64_t h0, int64_t h1, int64_t k0, int64_t k1) {
+    const struct smelt_hparams *hp = &c->model->hp;
+    const struct smelt_layer *L = &c->model->layers[il];
+    const int64_t HD = hp->head_dim, KD = (int64_t)hp->n_head_kv * HD;
+    for (int64_t h = h0; h < h1; h++) {
+        float *qv = q + h * HD;
+        if (L->bq.data)
+            for (int64_t i = 0; i < HD; i++) qv[i] += ((const float *)L->bq.data)[h * HD + i];
+        if (hp->qk_norm) rmsnorm(qv, qv, L->q_norm.data, HD, hp->norm_eps);
+        rope_apply(qv, cs, hp->n_rot, HD, hp->rope_kind);
+        if (hp->q_scale != 1.0f)
+            for (int64_t i = 0; i < HD; i++) qv[i] *= hp->q_scale;
+    }
+    uint16_t *Kc = c->kv.k + (size_t)il * c->kv.layer_stride;
+    uint16_t *Vc = c->kv.v + (size_t)il * c->kv.layer_stride;
+    for (int64_t h = k0; h < k1; h++) {
+        float *kv = k + h * HD, *vv = v + h * HD;
+        if (L->bk.data)
+            for (int64_t i = 0; i < HD; i++) kv[i] += ((const float *)L->bk.data)[h * HD + i];
+        if (L->bv.data)
+            for (int64_t i = 0; i < HD; i++) vv[i] += ((const float *)L->bv.data)[h * HD + i];
+        if (hp->qk_norm) rmsnorm(kv, kv, L->k_norm.data, HD, hp->norm_eps);
+        rope_apply(kv, cs, hp->n_rot, HD, hp->rope_kind);
+        smelt_fp32_to_fp16_row(vv, Vc + (size_t)cell * KD + h * HD, HD);
+        if (!c->kv.k_tiled) {
+            smelt_fp32_to_fp16_row(kv, Kc + (size_t)cell * KD + h * HD, HD);
+        } else {
+            uint16_t kh[512];
+            for (int64_t d0 = 0; d0 < HD; d0 += 512) {
+                const int64_t nd = HD - d0 < 512 ? HD - d0 : 512;
+                smelt_fp32_to_fp16_row(kv + d0, kh, nd);
+                uint16_t *dst = Kc + smelt_attn_k_index(cell, h, d0, HD, c->kv.n_blk);
+                for (int64_t d = 0; d < nd; d++) dst[d * SMELT_ATTN_PAD] = kh[d];
+            }
         }
     }
 }
@@ -192,18 +269,54 @@ static void attention(struct fwd *f, int il, int ith, int nth) {
     }
 }
 
+/* Whether the list of n cells at vis + off is one run of cells starting at a
+ * 64-cell block boundary, which the kernels read in place (*c0: its first cell). */
+static bool list_in_place(const struct smelt_ctx *c, int32_t off, int64_t n, int32_t *c0) {
+    if (!c->kv.k_tiled || n == 0) return false;
+    const int32_t *cells = c->vis + off;
+    *c0 = cells[0]; /* ascending and distinct, so one run iff the span equals the count */
+    return *c0 % SMELT_ATTN_PAD == 0 && cells[n - 1] - cells[0] == n - 1;
+}
+
+/* The query heads of KV head kvh for token t (their f16 roundings, as f32, in
+ * qf) against the sequence's cells: in place (c0 >= 0) or gathered. */
+static void attn_kv_head(struct smelt_ctx *c, int il, int32_t t, int64_t kvh, int32_t c0, int64_t nc,
+                         const int32_t *cpos, int32_t p, float *qf, uint16_t *qh, float *sc) {
+    const struct smelt_hparams *hp = &c->model->hp;
+    const int64_t HD = hp->head_dim, G = hp->n_head / hp->n_head_kv, QD = hp->n_head * HD,
+                  KD = (int64_t)hp->n_head_kv * HD, ld = c->attn_ld;
+    const int32_t win = smelt_layer_is_swa(hp, il) ? hp->n_swa : 0;
+    const float *q = c->q + t * QD + kvh * G * HD;
+    for (int64_t g = 0; g < G; g++) {
+        smelt_fp32_to_fp16_row(q + g * HD, qh, HD);
+        smelt_fp16_to_fp32_row(qh, qf + g * HD, HD);
+    }
+    float *o = c->att + t * QD + kvh * G * HD;
+    if (c0 >= 0) {
+        const uint16_t *K = c->kv.k + (size_t)il * c->kv.layer_stride, *V = c->kv.v + (size_t)il * c->kv.layer_stride;
+        smelt_attn_rows_cache((int)G, HD, qf, HD, K + smelt_attn_k_index(c0, kvh, 0, HD, c->kv.n_blk),
+                              V + (size_t)c0 * KD + kvh * HD, KD, c->kv.pos + c0, nc, p, win, hp->kq_scale, sc, ld, o,
+                              HD);
+    } else {
+        smelt_attn_rows((int)G, HD, qf, HD, c->kt + kvh * HD * ld, ld, c->vf + kvh * ld * HD, cpos, nc, p, win,
+                        hp->kq_scale, sc, o, HD);
+    }
+}
+
+/* Lists read in place serve at most this many tokens of a chunk; longer ones
+ * are gathered once into f32 copies, whose inner loop needs no conversion. */
+#define IN_PLACE_MAX_TOKENS 16
+
 /* Batched attention (kernels/attn.h), one sequence of the chunk at a time:
- * the sequence's cells are gathered by all threads, then its (token, KV head)
- * items are dealt round-robin (later tokens see more cells, so contiguous
- * ranges would be unbalanced). A token's result depends only on its
- * sequence's cell list, so a sequence batched with others gets the same
- * numbers as alone. */
+ * the sequence's cells are gathered by all threads (unless they are read in
+ * place), then its (token, KV head) items are dealt round-robin (later tokens
+ * see more cells, so contiguous ranges would be unbalanced). A token's result
+ * depends only on its sequence's cell list, so a sequence batched with others
+ * gets the same numbers as alone, and in place the same as gathered. */
 static void attention_batched(struct fwd *f, int il, int ith, int nth) {
     struct smelt_ctx *c = f->c;
     const struct smelt_hparams *hp = &c->model->hp;
-    const int64_t HD = hp->head_dim, NKV = hp->n_head_kv, G = hp->n_head / hp->n_head_kv, QD = hp->n_head * HD,
-                  ld = c->attn_ld;
-    const int32_t win = smelt_layer_is_swa(hp, il) ? hp->n_swa : 0;
+    const int64_t HD = hp->head_dim, NKV = hp->n_head_kv, G = hp->n_head / hp->n_head_kv;
     float *qf = c->attn_acc + (size_t)ith * 32 * HD; /* G <= 32 rows */
     float *sc = c->scores + (size_t)ith * G * c->scores_stride;
     for (int32_t first = 0; first < f->n; first++) {
@@ -212,24 +325,23 @@ static void attention_batched(struct fwd *f, int il, int ith, int nth) {
         for (int32_t t = 0; t < first && !seen; t++) seen = c->vis_off[t] == off;
         if (seen) continue;
         const int64_t nc = c->vis_n[first], npad = (nc + SMELT_ATTN_PAD - 1) & ~(int64_t)(SMELT_ATTN_PAD - 1);
-        int64_t j0, j1;
-        split(npad, ith, nth, &j0, &j1);
-        smelt_attn_gather(c->kv.k + (size_t)il * c->kv.layer_stride, c->kv.v + (size_t)il * c->kv.layer_stride,
-                          c->kv.pos, c->vis + off, nc, j0, j1, NKV, HD, ld, c->kt, c->vf, c->cpos);
-        smelt_pool_barrier(c->pool);
+        int32_t n_tok = 0, c0 = -1;
+        for (int32_t t = first; t < f->n; t++) n_tok += c->vis_off[t] == off;
+        if (n_tok > IN_PLACE_MAX_TOKENS || !list_in_place(c, off, nc, &c0)) {
+            c0 = -1;
+            int64_t j0, j1;
+            split(npad, ith, nth, &j0, &j1);
+            smelt_attn_gather(c->kv.k + (size_t)il * c->kv.layer_stride, c->kv.v + (size_t)il * c->kv.layer_stride,
+                              c->kv.pos, c->vis + off, nc, j0, j1, 0, NKV, c->kv.n_blk, NKV * HD, HD, c->attn_ld,
+                              c->kt, c->vf, c->cpos);
+            smelt_pool_barrier(c->pool);
+        }
         int64_t item = 0;
         for (int32_t t = first; t < f->n; t++) {
             if (c->vis_off[t] != off) continue;
-            for (int64_t kvh = 0; kvh < NKV; kvh++, item++) {
-                if (item % nth != ith) continue;
-                const float *q = c->q + t * QD + kvh * G * HD;
-                for (int64_t g = 0; g < G; g++) {
-                    smelt_fp32_to_fp16_row(q + g * HD, c->qh + (size_t)ith * HD, HD);
-                    smelt_fp16_to_fp32_row(c->qh + (size_t)ith * HD, qf + g * HD, HD);
-                }
-                smelt_attn_rows((int)G, HD, qf, HD, c->kt + kvh * HD * ld, ld, c->vf + kvh * ld * HD, c->cpos, nc,
-                                f->pos[t], win, hp->kq_scale, sc, c->att + t * QD + kvh * G * HD, HD);
-            }
+            for (int64_t kvh = 0; kvh < NKV; kvh++, item++)
+                if (item % nth == ith)
+                    attn_kv_head(c, il, t, kvh, c0, nc, c->cpos, f->pos[t], qf, c->qh + (size_t)ith * HD, sc);
         }
         smelt_pool_barrier(c->pool); /* the next list's gather overwrites kt/vf */
     }
@@ -250,29 +362,9 @@ static void forward_worker(void *arg, int ith, int nth) {
     const int32_t *rpos = f->pos; /* their positions */
 
     /* embeddings and RoPE angles (global and sliding-window bases) for my tokens */
-    const struct smelt_type_traits *et = smelt_quant_traits(m->tok_embd.type);
     for (int64_t t = t0; t < t1; t++) {
-        float *x = c->x + t * E;
-        if (m->embd_packed)
-            smelt_x16_row_to_float(m->output.type, E, m->output.packed, f->token[t], x);
-        else
-            et->to_float((const char *)m->tok_embd.data + (size_t)f->token[t] * m->tok_embd.row_bytes, x, E);
-        if (hp->embd_scale > 0)
-            for (int64_t i = 0; i < E; i++) x[i] *= hp->embd_scale;
-        const float *ff = m->rope_freqs.data; /* optional per-frequency divisors */
-        for (int b = 0; b < 2; b++) {
-            const float base = b ? hp->rope_base_swa : hp->rope_base;
-            const float fscale = b ? hp->rope_freq_scale_swa : hp->rope_freq_scale;
-            const float theta_scale = powf(base, -2.0f / (float)hp->n_rot);
-            float theta = (float)f->pos[t];
-            float *cs = c->rope_cs + (t * 2 + b) * hp->n_rot;
-            for (int32_t i = 0; i < hp->n_rot; i += 2) {
-                const float th = fscale * (ff ? theta / ff[i / 2] : theta);
-                cs[i] = cosf(th);
-                cs[i + 1] = sinf(th);
-                theta *= theta_scale;
-            }
-        }
+        embed(m, f->token[t], c->x + t * E);
+        rope_angles(m, f->pos[t], c->rope_cs + t * 2 * hp->n_rot);
     }
 
     for (int il = 0; il < hp->n_layer; il++) {
@@ -289,29 +381,10 @@ static void forward_worker(void *arg, int ith, int nth) {
         matmul(c, &L->wk, sk, n, c->k, ith, nth);
         matmul(c, &L->wv, sv, n, c->v, ith, nth);
         smelt_pool_barrier(c->pool);
-        add_bias(c->q, &L->bq, t0, t1);
-        add_bias(c->k, &L->bk, t0, t1);
-        add_bias(c->v, &L->bv, t0, t1);
-        uint16_t *Kc = c->kv.k + (size_t)il * c->kv.layer_stride;
-        uint16_t *Vc = c->kv.v + (size_t)il * c->kv.layer_stride;
         const bool swa = smelt_layer_is_swa(hp, il);
-        for (int64_t t = t0; t < t1; t++) {
-            const float *cs = c->rope_cs + (t * 2 + (swa ? 1 : 0)) * hp->n_rot;
-            for (int64_t h = 0; h < H; h++) {
-                float *qv = c->q + t * QD + h * HD;
-                if (hp->qk_norm) rmsnorm(qv, qv, L->q_norm.data, HD, hp->norm_eps);
-                rope_apply(qv, cs, hp->n_rot, HD, hp->rope_kind);
-                if (hp->q_scale != 1.0f)
-                    for (int64_t i = 0; i < HD; i++) qv[i] *= hp->q_scale;
-            }
-            for (int64_t h = 0; h < hp->n_head_kv; h++) {
-                float *kv = c->k + t * KD + h * HD;
-                if (hp->qk_norm) rmsnorm(kv, kv, L->k_norm.data, HD, hp->norm_eps);
-                rope_apply(kv, cs, hp->n_rot, HD, hp->rope_kind);
-            }
-            smelt_fp32_to_fp16_row(c->k + t * KD, Kc + (size_t)c->cell_of[t] * KD, KD);
-            smelt_fp32_to_fp16_row(c->v + t * KD, Vc + (size_t)c->cell_of[t] * KD, KD);
-        }
+        for (int64_t t = t0; t < t1; t++)
+            qkv_heads(c, il, c->q + t * QD, c->k + t * KD, c->v + t * KD,
+                      c->rope_cs + (t * 2 + (swa ? 1 : 0)) * hp->n_rot, c->cell_of[t], 0, H, 0, hp->n_head_kv);
         smelt_pool_barrier(c->pool);
         if (c->kt) {
             attention_batched(f, il, ith, nth); /* ends with a barrier */
@@ -411,6 +484,154 @@ static void forward_worker(void *arg, int ith, int nth) {
     }
 }
 
+/* Quantize x (K floats) for the weights ws[0..n) into per-type rows of xq
+ * (stride xq_row); slot[i] receives the row of ws[i]. */
+static void quantize_for(const struct smelt_ctx *c, const struct smelt_weight *const *ws, int n, const float *x,
+                         int64_t K, char *xq, int *slot) {
+    struct act_slots sl = {0};
+    for (int i = 0; i < n; i++) {
+        const int before = sl.n;
+        slot[i] = slot_of(&sl, vdt_of(ws[i]));
+        if (sl.n > before) smelt_quantize_rows(x, 1, K, sl.type[slot[i]], xq + (size_t)slot[i] * c->xq_row);
+    }
+}
+
+/* Row chunks of the one-token matmuls are handed out from a counter, so that
+ * a thread slowed by the machine (a shared VM, uneven memory bandwidth) takes
+ * fewer of them and nobody waits long at the next barrier. A chunk holds about
+ * 128 KiB of weights (a long run for the prefetchers: 32 KiB chunks were 20 %
+ * slower than static halves, 128-512 KiB about 5 % faster) and a multiple of
+ * `unit` rows (a multiple of 16). */
+static int64_t chunk_rows(const struct smelt_weight *w, int64_t unit) {
+    int64_t r = (int64_t)(131072 / (w->row_bytes ? w->row_bytes : 1));
+    r = r / unit * unit;
+    return r < unit ? unit : r;
+}
+
+/* The rows of up to 3 weights multiplying the same token, taken chunk by
+ * chunk from *ctr: weight i reads xq + slot[i] * xq_row and writes y[i]. */
+static void matmul_shared(const struct smelt_ctx *c, const struct smelt_weight *const *ws, int n, const char *xq,
+                          const int *slot, float *const *y, _Atomic int64_t *ctr) {
+    int64_t chunk[3], first[4] = {0};
+    for (int i = 0; i < n; i++) {
+        chunk[i] = chunk_rows(ws[i], 16);
+        first[i + 1] = first[i] + (ws[i]->ne1 + chunk[i] - 1) / chunk[i];
+    }
+    for (;;) {
+        const int64_t k = atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed);
+        if (k >= first[n]) return;
+        int i = 0;
+        while (k >= first[i + 1]) i++;
+        const int64_t r0 = (k - first[i]) * chunk[i], r1 = r0 + chunk[i] < ws[i]->ne1 ? r0 + chunk[i] : ws[i]->ne1;
+        matmul_rows(c, ws[i], xq + (size_t)slot[i] * c->xq_row, r0, r1, 1, y[i]);
+    }
+}
+
+/* One token (n == 1) when the context has the per-thread decode buffers (the
+ * AVX-512 tier): the element-wise steps run on every thread on its own copy of
+ * the residual stream, so that only the matmul and attention results are
+ * exchanged, with 5 barriers per layer instead of 11. Each thread handles whole
+ * KV heads (RoPE, cache store, attention); the FFN's gate/up rows are split on
+ * block boundaries of the down matmul's activation type, so every thread
+ * applies the activation to its rows and quantizes them in place. The
+ * arithmetic is that of forward_worker step for step, so the logits are the
+ * same bits. */
+static void decode_worker(void *arg, int ith, int nth) {
+    struct fwd *f = arg;
+    struct smelt_ctx *c = f->c;
+    const struct smelt_model *m = c->model;
+    const struct smelt_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, H = hp->n_head, HD = hp->head_dim, QD = H * HD, NKV = hp->n_head_kv,
+                  G = H / NKV, F = hp->n_ff;
+    float *x = c->dx + (size_t)ith * c->d_stride, *xn = c->dxn + (size_t)ith * c->d_stride;
+    float *cs = c->dcs + (size_t)ith * 2 * hp->n_rot;
+    char *xq = (char *)c->dxq + (size_t)ith * SMELT_XQ_SLOTS * c->xq_row;
+    int32_t *cpos = c->dcpos + (size_t)ith * c->attn_ld;
+    float *qf = c->attn_acc + (size_t)ith * 32 * HD, *sc = c->scores + (size_t)ith * G * c->scores_stride;
+    uint16_t *qh = c->qh + (size_t)ith * HD;
+    const int32_t p = f->pos[0], cell = c->cell_of[0], out = c->out_row[0];
+    const int64_t nc = c->vis_n[0];
+    int32_t c0 = -1;
+    if (!list_in_place(c, c->vis_off[0], nc, &c0)) c0 = -1;
+    embed(m, f->token[0], x);
+    rope_angles(m, p, cs);
+    int sl[3];
+    for (int il = 0; il < hp->n_layer; il++) {
+        const struct smelt_layer *L = &m->layers[il];
+        /* attention block */
+        rmsnorm(xn, x, L->attn_norm.data, E, hp->norm_eps);
+        const struct smelt_weight *wqkv[3] = {&L->wq, &L->wk, &L->wv};
+        quantize_for(c, wqkv, 3, xn, E, xq, sl);
+        _Atomic int64_t *ctr = c->dctr + (size_t)il * 4 * DCTR_STRIDE;
+        matmul_shared(c, wqkv, 3, xq, sl, (float *const[]){c->q, c->k, c->v}, ctr);
+        smelt_pool_barrier(c->pool);
+        const bool swa = smelt_layer_is_swa(hp, il);
+        for (int64_t kvh = ith; kvh < NKV; kvh += nth) {
+            qkv_heads(c, il, c->q, c->k, c->v, cs + (swa ? hp->n_rot : 0), cell, kvh * G, (kvh + 1) * G, kvh, kvh + 1);
+            if (c0 < 0) {
+                const int64_t npad = (nc + SMELT_ATTN_PAD - 1) & ~(int64_t)(SMELT_ATTN_PAD - 1);
+                smelt_attn_gather(c->kv.k + (size_t)il * c->kv.layer_stride,
+                                  c->kv.v + (size_t)il * c->kv.layer_stride, c->kv.pos, c->vis + c->vis_off[0], nc, 0,
+                                  npad, kvh, kvh + 1, c->kv.n_blk, NKV * HD, HD, c->attn_ld, c->kt, c->vf, cpos);
+            }
+            attn_kv_head(c, il, 0, kvh, c0, nc, cpos, p, qf, qh, sc);
+        }
+        smelt_pool_barrier(c->pool);
+        if (il == hp->n_layer - 1 && out < 0) return; /* the cache is complete; no logits wanted */
+        quantize_for(c, (const struct smelt_weight *const[]){&L->wo}, 1, c->att, QD, xq, sl);
+        matmul_shared(c, (const struct smelt_weight *const[]){&L->wo}, 1, xq, sl, (float *const[]){c->xn},
+                      ctr + DCTR_STRIDE);
+        smelt_pool_barrier(c->pool);
+
+        /* FFN block */
+        memcpy(xn, c->xn, (size_t)E * sizeof *xn);
+        if (hp->post_norms) rmsnorm(xn, xn, L->post_attn_norm.data, E, hp->norm_eps);
+        for (int64_t i = 0; i < E; i++) x[i] += xn[i];
+        rmsnorm(xn, x, L->ffn_norm.data, E, hp->norm_eps);
+        const struct smelt_weight *wgu[2] = {&L->w_gate, &L->w_up};
+        quantize_for(c, wgu, 2, xn, E, xq, sl);
+        /* gate/up rows in units of the down activation's blocks (and of 16 rows) */
+        const uint32_t dvt = vdt_of(&L->w_down);
+        int64_t unit = smelt_quant_traits(dvt)->blck;
+        while (unit % 16) unit *= 2;
+        const int64_t gchunk = chunk_rows(&L->w_gate, unit);
+        for (;;) {
+            const int64_t r0 = atomic_fetch_add_explicit(ctr + 2 * DCTR_STRIDE, 1, memory_order_relaxed) * gchunk;
+            if (r0 >= F) break;
+            const int64_t r1 = r0 + gchunk < F ? r0 + gchunk : F;
+            matmul_rows(c, &L->w_gate, xq + (size_t)sl[0] * c->xq_row, r0, r1, 1, c->gate);
+            matmul_rows(c, &L->w_up, xq + (size_t)sl[1] * c->xq_row, r0, r1, 1, c->up);
+            if (hp->act == SMELT_ACT_SILU)
+                smelt_swiglu_f32(r1 - r0, c->gate + r0, c->up + r0);
+            else
+                smelt_geglu_f16(r1 - r0, c->gate + r0, c->up + r0, gelu_table);
+            smelt_quantize_rows(c->gate + r0, 1, r1 - r0, dvt, (char *)c->xq[0] + smelt_quant_row_size(dvt, r0));
+        }
+        smelt_pool_barrier(c->pool);
+        const int zero = 0;
+        matmul_shared(c, (const struct smelt_weight *const[]){&L->w_down}, 1, c->xq[0], &zero, (float *const[]){c->x},
+                      ctr + 3 * DCTR_STRIDE);
+        smelt_pool_barrier(c->pool);
+        memcpy(xn, c->x, (size_t)E * sizeof *xn);
+        if (hp->post_norms) rmsnorm(xn, xn, L->post_ffn_norm.data, E, hp->norm_eps);
+        for (int64_t i = 0; i < E; i++) x[i] += xn[i];
+    }
+
+    /* output */
+    rmsnorm(xn, x, m->output_norm.data, E, hp->norm_eps);
+    quantize_for(c, (const struct smelt_weight *const[]){&m->output}, 1, xn, E, xq, sl);
+    float *logits = c->logits + (size_t)out * hp->n_vocab;
+    matmul_shared(c, (const struct smelt_weight *const[]){&m->output}, 1, xq, sl, (float *const[]){logits},
+                  c->dctr + (size_t)hp->n_layer * 4 * DCTR_STRIDE);
+    smelt_pool_barrier(c->pool);
+    if (hp->logit_softcap > 0) {
+        int64_t r0, r1;
+        split_rows(m->output.ne1, ith, nth, &r0, &r1);
+        const float cap = hp->logit_softcap, inv_cap = 1.0f / cap;
+        for (int64_t r = r0; r < r1; r++) logits[r] = tanhf(logits[r] * inv_cap) * cap;
+    }
+}
+
 /* Per-sequence lists of visible cells for this chunk. */
 static void build_visibility(struct smelt_ctx *c, const int32_t *seq, int32_t n) {
     int32_t seqs[SMELT_MAX_SEQ], n_seqs = 0, off = 0;
@@ -439,6 +660,8 @@ enum smelt_status smelt_forward_chunk(struct smelt_ctx *c, const int32_t *token,
     if (c->model->hp.act == SMELT_ACT_GELU_TANH) pthread_once(&gelu_once, gelu_init);
     build_visibility(c, seq, n);
     struct fwd f = {.c = c, .token = token, .pos = pos, .seq = seq, .n = n};
-    smelt_pool_run(c->pool, forward_worker, &f);
+    const bool one = n == 1 && c->dx && !c->act_hook;
+    if (one) memset((void *)c->dctr, 0, c->dctr_bytes);
+    smelt_pool_run(c->pool, one ? decode_worker : forward_worker, &f);
     return SMELT_OK;
 }

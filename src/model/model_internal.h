@@ -3,6 +3,7 @@
 #ifndef SMELT_MODEL_INTERNAL_H
 #define SMELT_MODEL_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "base/pool.h"
@@ -103,12 +104,17 @@ struct smelt_kv {
     int32_t head;          /* where the search for a free cell starts */
     int32_t *pos;          /* [n_ctx] position, -1 = free */
     uint64_t *seqs;        /* [n_ctx] bitmask of sequence ids */
-    uint16_t *k;           /* [n_layer][n_ctx][n_head_kv*head_dim] f16 */
-    uint16_t *v;           /* [n_layer][n_ctx][n_head_kv*head_dim] f16 */
-    size_t layer_stride;   /* elements per layer = n_ctx*n_head_kv*head_dim */
+    uint16_t *k;           /* [n_layer][n_ctx][n_head_kv*head_dim] f16, or when k_tiled
+                              [n_layer][n_head_kv][n_blk][head_dim][64] (smelt_attn_k_index) */
+    uint16_t *v;           /* [n_layer][cells][n_head_kv*head_dim] f16 */
+    size_t layer_stride;   /* elements per layer = cells*n_head_kv*head_dim, cells = n_ctx
+                              (n_blk*64 when k_tiled) */
+    bool k_tiled;
+    int32_t n_blk;         /* 64-cell blocks covering n_ctx */
 };
 
 #define SMELT_XQ_SLOTS 3
+#define DCTR_STRIDE 8 /* counters 64 bytes apart */
 
 struct smelt_ctx {
     const struct smelt_model *model;
@@ -138,6 +144,14 @@ struct smelt_ctx {
     int32_t *cpos;   /* [attn_ld] their positions (INT32_MAX padding) */
     int64_t attn_ld; /* n_ctx rounded up to SMELT_ATTN_PAD (also scores_stride then; scores has
                         n_head/n_head_kv rows per thread) */
+    /* per-thread state of the one-token pass (llama.c decode_worker), NULL when unused */
+    float *dx, *dxn;    /* [n_threads][d_stride] residual stream and normed input */
+    float *dcs;         /* [n_threads][2][n_rot] RoPE angles */
+    void *dxq;          /* [n_threads][SMELT_XQ_SLOTS][xq_row] quantized activations */
+    int32_t *dcpos;     /* [n_threads][attn_ld] positions of gathered cells */
+    int64_t d_stride;   /* max(n_embd, n_head*head_dim) rounded up to 16 */
+    _Atomic int64_t *dctr; /* [n_layer*4 + 1][DCTR_STRIDE] row-chunk counters, zeroed before each pass */
+    size_t dctr_bytes;
     int32_t *cell_of;   /* [n_batch] KV cell of each chunk entry */
     int32_t *vis;       /* [n_seq_in_chunk][n_ctx] cells visible to each sequence of the chunk */
     int32_t *vis_n;     /* [n_batch] length of the entry's sequence list */
@@ -158,7 +172,7 @@ struct smelt_ctx {
 };
 
 /* kv.c */
-enum smelt_status smelt_kv_init(struct smelt_kv *kv, const struct smelt_hparams *hp, int32_t n_ctx);
+enum smelt_status smelt_kv_init(struct smelt_kv *kv, const struct smelt_hparams *hp, int32_t n_ctx, bool k_tiled);
 void smelt_kv_free(struct smelt_kv *kv);
 /* Find cells for a chunk of tokens and fill cell_of; on failure nothing changes. */
 enum smelt_status smelt_kv_alloc(struct smelt_kv *kv, const int32_t *pos, const int32_t *seq, int32_t n,

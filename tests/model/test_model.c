@@ -9,6 +9,7 @@
  *   ppl       perplexity within 0.5 % of llama.cpp's (same chunking)
  *   batch     3 sequences in one batch == each sequence alone
  *   kvrm      remove a KV range and re-evaluate == never evaluated; seq_cp shares a prefix
+ *   routes    (AVX-512 tier) one batch == one token at a time == general pass == gathered == chunks
  */
 #include <math.h>
 #include <stdio.h>
@@ -407,6 +408,52 @@ static int test_kvrm(void) {
     return CHECK_EXIT();
 }
 
+/* Routes that must give the same bits on the AVX-512 tier (its attention works
+ * on each sequence's own cell list, and its matmuls treat every token alike):
+ * a text evaluated as one batch; one token at a time (the one-token pass, which
+ * reads the cache in place); the same through the general forward pass
+ * (SMELT_NO_FUSED_DECODE=1); one token at a time with another sequence's cells
+ * interleaved (gathered cells); and chunks of 5 tokens (in place, batched). */
+static void eval_steps(struct smelt_ctx *c, const int32_t *tok, int32_t n, int32_t step, int32_t other, float *out) {
+    const int32_t V = smelt_model_n_vocab(g_model);
+    for (int32_t i = 0; i < n; i += step) {
+        const int32_t m = n - i < step ? n - i : step;
+        eval_all(c, tok + i, m, 0, i, true);
+        for (int32_t j = 0; j < m; j++) memcpy(out + (size_t)(i + j) * V, smelt_logits(c, j), sizeof(float) * (size_t)V);
+        if (other >= 0) eval_all(c, &tok[(i * 7 + 3) % n], 1, other, i, false); /* a cell of another sequence */
+    }
+}
+
+static int test_routes(void) {
+    if (strcmp(smelt_kernels_isa(), "avx512") != 0) {
+        fprintf(stderr, "routes: the AVX-512 tier is not active here (%s); skipped\n", smelt_kernels_isa());
+        return 77;
+    }
+    const int32_t V = smelt_model_n_vocab(g_model), n = 150; /* crosses two 64-cell blocks */
+    int32_t tok[150];
+    uint32_t r = 4242;
+    for (int i = 0; i < n; i++) tok[i] = (int32_t)(((r = r * 1103515245u + 12345u) >> 8) % (uint32_t)V);
+    const char *names[] = {"one batch", "one at a time", "one at a time, general pass", "interleaved with seq 1",
+                           "chunks of 5"};
+    float *res[5];
+    for (int k = 0; k < 5; k++) {
+        res[k] = malloc(sizeof(float) * (size_t)V * (size_t)n);
+        if (k == 2) setenv("SMELT_NO_FUSED_DECODE", "1", 1);
+        struct smelt_ctx *c = new_ctx(512, 256);
+        unsetenv("SMELT_NO_FUSED_DECODE");
+        const int32_t step = k == 0 ? n : k == 4 ? 5 : 1;
+        eval_steps(c, tok, n, step, k == 3 ? 1 : -1, res[k]);
+        smelt_ctx_free(c);
+        if (k == 0) continue;
+        double md = 0;
+        for (int i = 0; i < n; i++) md = fmax(md, max_diff(res[k] + (size_t)i * V, res[0] + (size_t)i * V, V));
+        printf("%s vs one batch: max |dlogit| %g\n", names[k], md);
+        CHECKF(md == 0, "%s differs from one batch (max |dlogit| %g)", names[k], md);
+    }
+    for (int k = 0; k < 5; k++) free(res[k]);
+    return CHECK_EXIT();
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: test_model MODE MODEL [GOLDEN_DIR] [TEXT]\n");
@@ -430,6 +477,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[1], "ppl")) rc = test_ppl(argv[3], argv[4]);
     else if (!strcmp(argv[1], "batch")) rc = test_batch();
     else if (!strcmp(argv[1], "kvrm")) rc = test_kvrm();
+    else if (!strcmp(argv[1], "routes")) rc = test_routes();
     else {
         fprintf(stderr, "unknown mode %s\n", argv[1]);
         rc = 2;

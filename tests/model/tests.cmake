@@ -40,6 +40,10 @@ endforeach()
 
 add_test(NAME model_batch_vs_alone COMMAND test_model batch ${_smol})
 add_test(NAME model_kv_rm_cp COMMAND test_model kvrm ${_smol})
+# batched == one by one == the general pass == gathered cells, bit for bit, on the AVX-512 tier
+add_test(NAME model_routes_smollm2 COMMAND test_model routes ${_smol})
+add_test(NAME model_routes_gemma3 COMMAND test_model routes ${_gemma})
+set_tests_properties(model_routes_smollm2 model_routes_gemma3 PROPERTIES SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 
 smelt_add_test_exe(test_alloc ${CMAKE_CURRENT_LIST_DIR}/test_alloc.c)
 target_link_options(test_alloc PRIVATE -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=posix_memalign)
