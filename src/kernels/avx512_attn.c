@@ -117,9 +117,9 @@ AI void scores(const int GC, const int F16, int64_t hd, const float *q, int64_t 
     for (int g = 0; g < GC; g++) mx[g] = _mm512_reduce_max_ps(vmax[g]);
 }
 
-/* V sum of GC heads over the stretches with a visible cell; cells past nc have
- * probability 0 and are skipped (adding their zero terms would not change a
- * sum that starts at +0) */
+/* V sum of GC heads over the stretches with a visible cell; cells after a
+ * stretch's last visible one (or past nc) have probability 0 and are skipped
+ * (adding their zero terms would not change a sum that starts at +0) */
 AI void vsum(const int GC, const int F16, int64_t hd, const struct kvsrc *src, const int32_t *cpos, int64_t nc,
              int64_t lo, int64_t hi, int32_t p, int32_t win, const float *sc, int64_t ld, float *o, int64_t os) {
     for (int64_t dc = 0; dc < hd; dc += 64) {
@@ -127,10 +127,13 @@ AI void vsum(const int GC, const int F16, int64_t hd, const struct kvsrc *src, c
         for (int g = 0; g < GC; g++)
             for (int k = 0; k < 4; k++) acc[g][k] = _mm512_setzero_ps();
         for (int64_t j0 = lo; j0 < hi; j0 += 64) {
-            int any = 0;
-            for (int b = 0; b < 4; b++) any |= vis_mask(cpos, j0 + 16 * b, nc, p, win);
-            if (!any) continue;
-            const int64_t je = j0 + 64 < nc ? j0 + 64 : nc;
+            /* up to the stretch's last visible cell: the rest have probability 0 */
+            int64_t je = j0;
+            for (int b = 0; b < 4; b++) {
+                const uint32_t m = vis_mask(cpos, j0 + 16 * b, nc, p, win);
+                if (m) je = j0 + 16 * b + 32 - __builtin_clz(m);
+            }
+            if (je == j0) continue;
             for (int64_t j = j0; j < je; j++) {
                 __m512 v[4];
                 load_v64(F16, src, hd, j, dc, v);

@@ -336,6 +336,43 @@ AVX2 static void attn_v_avx2(int64_t n_cells, const float *p, const uint16_t *V,
 }
 #endif
 
+double smelt_sumsq_f64_lanes_ref(const float *x, int64_t n) {
+    double l[8] = {0};
+    const int64_t n8 = n & ~(int64_t)7;
+    for (int64_t i = 0; i < n8; i++) l[i % 8] += (double)(x[i] * x[i]);
+    for (int64_t i = n8; i < n; i++) l[i - n8] += (double)(x[i] * x[i]);
+    const double a = l[0] + l[4], b = l[1] + l[5], c = l[2] + l[6], d = l[3] + l[7];
+    return (a + c) + (b + d);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static double sumsq_avx512(const float *x, int64_t n) {
+    __m512d acc = _mm512_setzero_pd();
+    const int64_t n8 = n & ~(int64_t)7;
+    for (int64_t i = 0; i < n8; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_mul_ps(v, v)));
+    }
+    double l[8];
+    _mm512_storeu_pd(l, acc);
+    for (int64_t i = n8; i < n; i++) l[i - n8] += (double)(x[i] * x[i]);
+    const double a = l[0] + l[4], b = l[1] + l[5], c = l[2] + l[6], d = l[3] + l[7];
+    return (a + c) + (b + d);
+}
+#endif
+
+double smelt_sumsq_f64(const float *x, int64_t n, bool lanes) {
+    if (lanes) {
+#if defined(__x86_64__)
+        if (smelt_kernels_active_isa() >= SMELT_ISA_AVX512) return sumsq_avx512(x, n);
+#endif
+        return smelt_sumsq_f64_lanes_ref(x, n);
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+    return sum;
+}
+
 static bool use_avx2(void) {
 #if defined(__x86_64__)
     return smelt_kernels_active_isa() >= SMELT_ISA_AVX2;

@@ -38,6 +38,14 @@ void smelt_swiglu_f32(int64_t n, float *g, const float *u);
  * backend does (GGML_GELU_FP16): 0 for x <= -10, x for x >= 10, else
  * table[fp16(x)] widened. table: 65536 entries plus one spare (read, unused). */
 void smelt_geglu_f16(int64_t n, float *g, const float *u, const uint16_t *table);
+/* Sum of the squares x[i]*x[i] (each rounded to float, as ggml squares) in
+ * double. In order, as llama.cpp's RMSNorm adds them; with `lanes` in 8 partial
+ * sums (element i into lane i % 8, the tail n % 8 into lanes 0.., the lanes
+ * then added pairwise: (0+4, 1+5, 2+6, 3+7), then (a+c, b+d), then the two),
+ * which the AVX-512 tier uses because the in-order sum is one long dependency
+ * chain. smelt_sumsq_f64_lanes_ref is the plain C form of the lane order. */
+double smelt_sumsq_f64(const float *x, int64_t n, bool lanes);
+double smelt_sumsq_f64_lanes_ref(const float *x, int64_t n);
 /* y[i] = exp(x[i] - max), returns the sum accumulated as llama.cpp does */
 double smelt_softmax_exp_f32(int64_t n, float *y, const float *x, float max);
 /* dot of two f16 vectors in the given order */

@@ -55,9 +55,10 @@ static void gelu_init(void) {
     }
 }
 
-static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+/* lanes: the sum of squares in 8 partial sums (the AVX-512 tier, which does
+ * not follow llama.cpp's order); otherwise in order, as llama.cpp */
+static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps, bool lanes) {
+    const double sum = smelt_sumsq_f64(x, n, lanes);
     const float mean = (float)(sum / (double)n);
     const float scale = 1.0f / sqrtf(mean + eps);
     for (int64_t i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
@@ -124,25 +125,43 @@ static void observe(const struct smelt_ctx *c, int ith, const struct smelt_weigh
 static uint32_t vdt_of(const struct smelt_weight *w) { return smelt_quant_traits(w->type)->vec_dot_type; }
 
 /* Rotation with the FMA contraction llama.cpp's compiled code uses, so the
- * rotated values are bit-identical. */
-static void rope_apply(float *v, const float *cs, int32_t n_rot, int32_t head_dim, enum smelt_rope_kind kind) {
-    (void)head_dim;
-    if (kind == SMELT_ROPE_NORM) {
-        for (int32_t i = 0; i < n_rot; i += 2) {
-            const float c = cs[i], s = cs[i + 1];
-            const float x0 = v[i], x1 = v[i + 1];
-            v[i] = fmaf(x0, c, -(x1 * s));
-            v[i + 1] = fmaf(x0, s, x1 * c);
-        }
-    } else {
-        const int32_t h = n_rot / 2;
-        for (int32_t i = 0; i < h; i++) {
-            const float c = cs[2 * i], s = cs[2 * i + 1];
-            const float x0 = v[i], x1 = v[i + h];
-            v[i] = fmaf(x0, c, -(x1 * s));
-            v[i + h] = fmaf(x0, s, x1 * c);
-        }
+ * rotated values are bit-identical. Built twice: with the FMA instruction
+ * where the CPU has it (the AVX2 tiers; otherwise fmaf is a library call per
+ * element), and plain for the generic tier. */
+#define ROPE_BODY                                                                                                     \
+    if (kind == SMELT_ROPE_NORM) {                                                                                    \
+        for (int32_t i = 0; i < n_rot; i += 2) {                                                                      \
+            const float c = cs[i], s = cs[i + 1];                                                                     \
+            const float x0 = v[i], x1 = v[i + 1];                                                                     \
+            v[i] = fmaf(x0, c, -(x1 * s));                                                                            \
+            v[i + 1] = fmaf(x0, s, x1 * c);                                                                           \
+        }                                                                                                             \
+    } else {                                                                                                          \
+        const int32_t h = n_rot / 2;                                                                                  \
+        for (int32_t i = 0; i < h; i++) {                                                                             \
+            const float c = cs[2 * i], s = cs[2 * i + 1];                                                             \
+            const float x0 = v[i], x1 = v[i + h];                                                                     \
+            v[i] = fmaf(x0, c, -(x1 * s));                                                                            \
+            v[i + h] = fmaf(x0, s, x1 * c);                                                                           \
+        }                                                                                                             \
     }
+static void rope_plain(float *v, const float *cs, int32_t n_rot, enum smelt_rope_kind kind) { ROPE_BODY }
+#if defined(__x86_64__)
+__attribute__((target("fma"))) static void rope_fma(float *v, const float *cs, int32_t n_rot,
+                                                    enum smelt_rope_kind kind) {
+    ROPE_BODY
+}
+#endif
+#undef ROPE_BODY
+
+static void rope_apply(float *v, const float *cs, int32_t n_rot, enum smelt_rope_kind kind) {
+#if defined(__x86_64__)
+    if (smelt_kernels_active_isa() >= SMELT_ISA_AVX2) {
+        rope_fma(v, cs, n_rot, kind);
+        return;
+    }
+#endif
+    rope_plain(v, cs, n_rot, kind);
 }
 
 static void embed(const struct smelt_model *m, int32_t token, float *x) {
@@ -189,8 +208,8 @@ static void qkv_heads(struct smelt_ctx *c, int il, float *q, float *k, float *v,
         float *qv = q + h * HD;
         if (L->bq.data)
             for (int64_t i = 0; i < HD; i++) qv[i] += ((const float *)L->bq.data)[h * HD + i];
-        if (hp->qk_norm) rmsnorm(qv, qv, L->q_norm.data, HD, hp->norm_eps);
-        rope_apply(qv, cs, hp->n_rot, HD, hp->rope_kind);
+        if (hp->qk_norm) rmsnorm(qv, qv, L->q_norm.data, HD, hp->norm_eps, c->kt != NULL);
+        rope_apply(qv, cs, hp->n_rot, hp->rope_kind);
         if (hp->q_scale != 1.0f)
             for (int64_t i = 0; i < HD; i++) qv[i] *= hp->q_scale;
     }
@@ -202,8 +221,8 @@ static void qkv_heads(struct smelt_ctx *c, int il, float *q, float *k, float *v,
             for (int64_t i = 0; i < HD; i++) kv[i] += ((const float *)L->bk.data)[h * HD + i];
         if (L->bv.data)
             for (int64_t i = 0; i < HD; i++) vv[i] += ((const float *)L->bv.data)[h * HD + i];
-        if (hp->qk_norm) rmsnorm(kv, kv, L->k_norm.data, HD, hp->norm_eps);
-        rope_apply(kv, cs, hp->n_rot, HD, hp->rope_kind);
+        if (hp->qk_norm) rmsnorm(kv, kv, L->k_norm.data, HD, hp->norm_eps, c->kt != NULL);
+        rope_apply(kv, cs, hp->n_rot, hp->rope_kind);
         smelt_fp32_to_fp16_row(vv, Vc + (size_t)cell * KD + h * HD, HD);
         if (!c->kv.k_tiled) {
             smelt_fp32_to_fp16_row(kv, Kc + (size_t)cell * KD + h * HD, HD);
@@ -373,7 +392,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         struct act_slots sa = {0};
         const int sq = slot_of(&sa, vdt_of(&L->wq)), sk = slot_of(&sa, vdt_of(&L->wk)),
                   sv = slot_of(&sa, vdt_of(&L->wv));
-        for (int64_t t = t0; t < t1; t++) rmsnorm(c->xn + t * E, c->x + t * E, L->attn_norm.data, E, hp->norm_eps);
+        for (int64_t t = t0; t < t1; t++) rmsnorm(c->xn + t * E, c->x + t * E, L->attn_norm.data, E, hp->norm_eps, c->kt != NULL);
         quantize_slots(c, &sa, c->xn, E, t0, t1);
         smelt_pool_barrier(c->pool);
         observe(c, ith, &L->wq, &L->wk, &L->wv, c->xn, f->pos, n, E);
@@ -425,9 +444,9 @@ static void forward_worker(void *arg, int ith, int nth) {
         const int sg = slot_of(&sf, vdt_of(&L->w_gate)), su = slot_of(&sf, vdt_of(&L->w_up));
         for (int64_t t = t0; t < t1; t++) {
             float *x = c->x + t * E, *o = c->xn + t * E;
-            if (hp->post_norms) rmsnorm(o, o, L->post_attn_norm.data, E, hp->norm_eps);
+            if (hp->post_norms) rmsnorm(o, o, L->post_attn_norm.data, E, hp->norm_eps, c->kt != NULL);
             for (int64_t i = 0; i < E; i++) x[i] += o[i];
-            rmsnorm(o, x, L->ffn_norm.data, E, hp->norm_eps);
+            rmsnorm(o, x, L->ffn_norm.data, E, hp->norm_eps, c->kt != NULL);
         }
         quantize_slots(c, &sf, c->xn, E, t0, t1);
         smelt_pool_barrier(c->pool);
@@ -452,7 +471,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         smelt_pool_barrier(c->pool);
         for (int64_t t = t0; t < t1; t++) {
             float *x = c->x + t * E, *o = c->xn + t * E;
-            if (hp->post_norms) rmsnorm(o, o, L->post_ffn_norm.data, E, hp->norm_eps);
+            if (hp->post_norms) rmsnorm(o, o, L->post_ffn_norm.data, E, hp->norm_eps, c->kt != NULL);
             for (int64_t i = 0; i < E; i++) x[i] += o[i];
         }
     }
@@ -464,7 +483,7 @@ static void forward_worker(void *arg, int ith, int nth) {
     for (int64_t t = 0; t < n && first < 0; t++)
         if (c->out_row[t] >= 0) first = c->out_row[t];
     for (int64_t t = t0; t < t1; t++) {
-        rmsnorm(c->xn + t * E, c->x + t * E, m->output_norm.data, E, hp->norm_eps);
+        rmsnorm(c->xn + t * E, c->x + t * E, m->output_norm.data, E, hp->norm_eps, c->kt != NULL);
         quantize_slots(c, &sl, c->xn, E, t, t + 1);
     }
     smelt_pool_barrier(c->pool);
@@ -559,7 +578,7 @@ static void decode_worker(void *arg, int ith, int nth) {
     for (int il = 0; il < hp->n_layer; il++) {
         const struct smelt_layer *L = &m->layers[il];
         /* attention block */
-        rmsnorm(xn, x, L->attn_norm.data, E, hp->norm_eps);
+        rmsnorm(xn, x, L->attn_norm.data, E, hp->norm_eps, c->kt != NULL);
         const struct smelt_weight *wqkv[3] = {&L->wq, &L->wk, &L->wv};
         quantize_for(c, wqkv, 3, xn, E, xq, sl);
         _Atomic int64_t *ctr = c->dctr + (size_t)il * 4 * DCTR_STRIDE;
@@ -585,9 +604,9 @@ static void decode_worker(void *arg, int ith, int nth) {
 
         /* FFN block */
         memcpy(xn, c->xn, (size_t)E * sizeof *xn);
-        if (hp->post_norms) rmsnorm(xn, xn, L->post_attn_norm.data, E, hp->norm_eps);
+        if (hp->post_norms) rmsnorm(xn, xn, L->post_attn_norm.data, E, hp->norm_eps, c->kt != NULL);
         for (int64_t i = 0; i < E; i++) x[i] += xn[i];
-        rmsnorm(xn, x, L->ffn_norm.data, E, hp->norm_eps);
+        rmsnorm(xn, x, L->ffn_norm.data, E, hp->norm_eps, c->kt != NULL);
         const struct smelt_weight *wgu[2] = {&L->w_gate, &L->w_up};
         quantize_for(c, wgu, 2, xn, E, xq, sl);
         /* gate/up rows in units of the down activation's blocks (and of 16 rows) */
@@ -613,12 +632,12 @@ static void decode_worker(void *arg, int ith, int nth) {
                       ctr + 3 * DCTR_STRIDE);
         smelt_pool_barrier(c->pool);
         memcpy(xn, c->x, (size_t)E * sizeof *xn);
-        if (hp->post_norms) rmsnorm(xn, xn, L->post_ffn_norm.data, E, hp->norm_eps);
+        if (hp->post_norms) rmsnorm(xn, xn, L->post_ffn_norm.data, E, hp->norm_eps, c->kt != NULL);
         for (int64_t i = 0; i < E; i++) x[i] += xn[i];
     }
 
     /* output */
-    rmsnorm(xn, x, m->output_norm.data, E, hp->norm_eps);
+    rmsnorm(xn, x, m->output_norm.data, E, hp->norm_eps, c->kt != NULL);
     quantize_for(c, (const struct smelt_weight *const[]){&m->output}, 1, xn, E, xq, sl);
     float *logits = c->logits + (size_t)out * hp->n_vocab;
     matmul_shared(c, (const struct smelt_weight *const[]){&m->output}, 1, xq, sl, (float *const[]){logits},

@@ -10,3 +10,8 @@ smelt_add_test_exe(test_geglu ${CMAKE_CURRENT_LIST_DIR}/test_geglu.c)
 add_test(NAME kernels_geglu COMMAND test_geglu)
 add_test(NAME kernels_geglu_scalar COMMAND test_geglu)
 set_tests_properties(kernels_geglu_scalar PROPERTIES ENVIRONMENT SMELT_ISA=generic)
+# RMSNorm's sum of squares: in order (llama.cpp's) and in 8 lanes (the AVX-512 tier) against its C form.
+smelt_add_test_exe(test_sumsq ${CMAKE_CURRENT_LIST_DIR}/test_sumsq.c)
+add_test(NAME kernels_sumsq COMMAND test_sumsq)
+add_test(NAME kernels_sumsq_generic COMMAND test_sumsq)
+set_tests_properties(kernels_sumsq_generic PROPERTIES ENVIRONMENT SMELT_ISA=generic)
