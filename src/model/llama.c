@@ -297,28 +297,30 @@ static bool list_in_place(const struct smelt_ctx *c, int32_t off, int64_t n, int
     return *c0 % SMELT_ATTN_PAD == 0 && cells[n - 1] - cells[0] == n - 1;
 }
 
-/* The query heads of KV head kvh for token t (their f16 roundings, as f32, in
- * qf) against the sequence's cells: in place (c0 >= 0) or gathered. */
-static void attn_kv_head(struct smelt_ctx *c, int il, int32_t t, int64_t kvh, int32_t c0, int64_t nc,
-                         const int32_t *cpos, int32_t p, float *qf, uint16_t *qh, float *sc) {
+/* Query heads [g0, g1) of KV head kvh's group for token t (their f16
+ * roundings, as f32, in qf) against the sequence's cells: in place (c0 >= 0)
+ * or gathered. Every head's result is independent of which others share the
+ * call, so any split of a group's heads gives the same bits. */
+static void attn_kv_head(struct smelt_ctx *c, int il, int32_t t, int64_t kvh, int64_t g0, int64_t g1, int32_t c0,
+                         int64_t nc, const int32_t *cpos, int32_t p, float *qf, uint16_t *qh, float *sc) {
     const struct smelt_hparams *hp = &c->model->hp;
     const int64_t HD = hp->head_dim, G = hp->n_head / hp->n_head_kv, QD = hp->n_head * HD,
                   KD = (int64_t)hp->n_head_kv * HD, ld = c->attn_ld;
     const int32_t win = smelt_layer_is_swa(hp, il) ? hp->n_swa : 0;
-    const float *q = c->q + t * QD + kvh * G * HD;
-    for (int64_t g = 0; g < G; g++) {
+    const float *q = c->q + t * QD + (kvh * G + g0) * HD;
+    for (int64_t g = 0; g < g1 - g0; g++) {
         smelt_fp32_to_fp16_row(q + g * HD, qh, HD);
         smelt_fp16_to_fp32_row(qh, qf + g * HD, HD);
     }
-    float *o = c->att + t * QD + kvh * G * HD;
+    float *o = c->att + t * QD + (kvh * G + g0) * HD;
     if (c0 >= 0) {
         const uint16_t *K = c->kv.k + (size_t)il * c->kv.layer_stride, *V = c->kv.v + (size_t)il * c->kv.layer_stride;
-        smelt_attn_rows_cache((int)G, HD, qf, HD, K + smelt_attn_k_index(c0, kvh, 0, HD, c->kv.n_blk),
+        smelt_attn_rows_cache((int)(g1 - g0), HD, qf, HD, K + smelt_attn_k_index(c0, kvh, 0, HD, c->kv.n_blk),
                               V + (size_t)c0 * KD + kvh * HD, KD, c->kv.pos + c0, nc, p, win, hp->kq_scale, sc, ld, o,
                               HD);
     } else {
-        smelt_attn_rows((int)G, HD, qf, HD, c->kt + kvh * HD * ld, ld, c->vf + kvh * ld * HD, cpos, nc, p, win,
-                        hp->kq_scale, sc, o, HD);
+        smelt_attn_rows((int)(g1 - g0), HD, qf, HD, c->kt + kvh * HD * ld, ld, c->vf + kvh * ld * HD, cpos, nc, p,
+                        win, hp->kq_scale, sc, o, HD);
     }
 }
 
@@ -360,7 +362,7 @@ static void attention_batched(struct fwd *f, int il, int ith, int nth) {
             if (c->vis_off[t] != off) continue;
             for (int64_t kvh = 0; kvh < NKV; kvh++, item++)
                 if (item % nth == ith)
-                    attn_kv_head(c, il, t, kvh, c0, nc, c->cpos, f->pos[t], qf, c->qh + (size_t)ith * HD, sc);
+                    attn_kv_head(c, il, t, kvh, 0, G, c0, nc, c->cpos, f->pos[t], qf, c->qh + (size_t)ith * HD, sc);
         }
         smelt_pool_barrier(c->pool); /* the next list's gather overwrites kt/vf */
     }
@@ -546,11 +548,15 @@ static void matmul_shared(const struct smelt_ctx *c, const struct smelt_weight *
     }
 }
 
+/* attention work (cells x query heads x head size) from which a decode step
+ * shares query heads rather than KV heads among threads (~4 us of FMAs) */
+#define DECODE_SPLIT_WORK (1 << 17)
+
 /* One token (n == 1) when the context has the per-thread decode buffers (the
  * AVX-512 tier): the element-wise steps run on every thread on its own copy of
  * the residual stream, so that only the matmul and attention results are
  * exchanged, with 5 barriers per layer instead of 11. Each thread handles whole
- * KV heads (RoPE, cache store, attention); the FFN's gate/up rows are split on
+ * KV heads (RoPE, cache store, attention; see DECODE_SPLIT_WORK); the FFN's gate/up rows are split on
  * block boundaries of the down matmul's activation type, so every thread
  * applies the activation to its rows and quantizes them in place. The
  * arithmetic is that of forward_worker step for step, so the logits are the
@@ -572,6 +578,10 @@ static void decode_worker(void *arg, int ith, int nth) {
     const int64_t nc = c->vis_n[0];
     int32_t c0 = -1;
     if (!list_in_place(c, c->vis_off[0], nc, &c0)) c0 = -1;
+    /* When the KV heads do not divide among the threads (Gemma 3 has one) and
+     * the context is long enough for attention to matter, the query heads are
+     * shared out instead, at the cost of one more barrier per layer. */
+    const bool split = NKV % nth != 0 && nc * H * HD >= DECODE_SPLIT_WORK;
     embed(m, f->token[0], x);
     rope_angles(m, p, cs);
     int sl[3];
@@ -593,7 +603,22 @@ static void decode_worker(void *arg, int ith, int nth) {
                                   c->kv.v + (size_t)il * c->kv.layer_stride, c->kv.pos, c->vis + c->vis_off[0], nc, 0,
                                   npad, kvh, kvh + 1, c->kv.n_blk, NKV * HD, HD, c->attn_ld, c->kt, c->vf, cpos);
             }
-            attn_kv_head(c, il, 0, kvh, c0, nc, cpos, p, qf, qh, sc);
+            if (!split) attn_kv_head(c, il, 0, kvh, 0, G, c0, nc, cpos, p, qf, qh, sc);
+        }
+        if (split) {
+            /* the KV heads are stored (and gathered): now every thread takes an
+             * equal share of the query heads */
+            smelt_pool_barrier(c->pool);
+            if (c0 < 0) { /* the owners' gathers wrote their own positions */
+                const int32_t *cells = c->vis + c->vis_off[0];
+                for (int64_t j = 0; j < nc; j++) cpos[j] = c->kv.pos[cells[j]];
+            }
+            const int64_t h0 = H * ith / nth, h1 = H * (ith + 1) / nth;
+            for (int64_t h = h0; h < h1;) {
+                const int64_t kvh = h / G, e = (kvh + 1) * G < h1 ? (kvh + 1) * G : h1;
+                attn_kv_head(c, il, 0, kvh, h - kvh * G, e - kvh * G, c0, nc, cpos, p, qf, qh, sc);
+                h = e;
+            }
         }
         smelt_pool_barrier(c->pool);
         if (il == hp->n_layer - 1 && out < 0) return; /* the cache is complete; no logits wanted */

@@ -429,8 +429,10 @@ static int test_routes(void) {
         fprintf(stderr, "routes: the AVX-512 tier is not active here (%s); skipped\n", smelt_kernels_isa());
         return 77;
     }
-    const int32_t V = smelt_model_n_vocab(g_model), n = 150; /* crosses two 64-cell blocks */
-    int32_t tok[150];
+    /* 300 tokens: several 64-cell blocks, and long enough for the one-token pass
+     * to share query heads among the threads (DECODE_SPLIT_WORK) */
+    const int32_t V = smelt_model_n_vocab(g_model), n = 300;
+    int32_t tok[300];
     uint32_t r = 4242;
     for (int i = 0; i < n; i++) tok[i] = (int32_t)(((r = r * 1103515245u + 12345u) >> 8) % (uint32_t)V);
     const char *names[] = {"one batch", "one at a time", "one at a time, general pass", "interleaved with seq 1",
@@ -439,7 +441,7 @@ static int test_routes(void) {
     for (int k = 0; k < 5; k++) {
         res[k] = malloc(sizeof(float) * (size_t)V * (size_t)n);
         if (k == 2) setenv("SMELT_NO_FUSED_DECODE", "1", 1);
-        struct smelt_ctx *c = new_ctx(512, 256);
+        struct smelt_ctx *c = new_ctx(1024, 256);
         unsetenv("SMELT_NO_FUSED_DECODE");
         const int32_t step = k == 0 ? n : k == 4 ? 5 : 1;
         eval_steps(c, tok, n, step, k == 3 ? 1 : -1, res[k]);
