@@ -267,14 +267,20 @@ static enum smelt_status load_weights(struct smelt_model *m) {
 }
 
 /* Every matmul weight of the model (views of fused tensors included). */
+/* The i-th 2-D matmul weight: the output, then each layer's seven; NULL past
+ * the last. */
+static struct smelt_weight *matmul_weight(struct smelt_model *m, int64_t i) {
+    if (i == 0) return &m->output;
+    const int64_t il = (i - 1) / 7;
+    if (!m->layers || il >= m->hp.n_layer) return NULL;
+    struct smelt_layer *L = &m->layers[il];
+    struct smelt_weight *lw[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+    return lw[(i - 1) % 7];
+}
+
 static int matmul_weights(struct smelt_model *m, struct smelt_weight **ws, int cap) {
     int n = 0;
-    if (n < cap) ws[n++] = &m->output;
-    for (int32_t il = 0; m->layers && il < m->hp.n_layer; il++) {
-        struct smelt_layer *L = &m->layers[il];
-        struct smelt_weight *lw[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof lw / sizeof lw[0] && n < cap; i++) ws[n++] = lw[i];
-    }
+    for (struct smelt_weight *w; n < cap && (w = matmul_weight(m, n));) ws[n++] = w;
     return n;
 }
 
@@ -414,12 +420,7 @@ fail_noprefix:
 
 void smelt_model_free(struct smelt_model *m) {
     if (!m) return;
-    free(m->output.packed);
-    for (int32_t il = 0; m->layers && il < m->hp.n_layer; il++) {
-        struct smelt_layer *L = &m->layers[il];
-        free(L->wq.packed), free(L->wk.packed), free(L->wv.packed), free(L->wo.packed);
-        free(L->w_gate.packed), free(L->w_up.packed), free(L->w_down.packed);
-    }
+    for (int64_t i = 0; matmul_weight(m, i); i++) free(matmul_weight(m, i)->packed);
     free(m->layers);
     free(m->used);
     smelt_tok_free(m->tok);
