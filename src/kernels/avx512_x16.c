@@ -59,24 +59,27 @@ AI __m512i dot8(__m512i I, const __m512i W[8], const int8_t *yq) {
 }
 
 /* One activation block of a token tile, laid out [block][token] so that a
- * tile addresses every token at a fixed offset from one pointer: n = minus the
- * code offset times the block's quant sum (the start of the integer dot;
- * Q4_0, Q5_0, Q8_0) or, for Q4_1, s = the Q8_1 block's d * sum as float; d
- * = the block's scale as float; q = its quants. */
+ * tile addresses every token at a fixed offset from one pointer: n[i] =
+ * minus the block's exact quant sum times the code offset of Q4_0, Q5_0 and
+ * Q8_0 (8, 16, 128: the start of the integer dot, broadcast straight from
+ * memory) or, for Q4_1, s = the Q8_1 block's d * sum as float; d = the
+ * block's scale as float; q = its quants. */
 struct xa {
     union {
-        int32_t n;
+        int32_t n[3];
         float s;
     };
     float d;
     int8_t q[32];
 };
+_Static_assert(sizeof(struct xa) == SMELT_X16_XA_BYTES, "x16.h states the size of a prepared block");
 
 /* Q4_0, Q4_1, Q5_0, Q8_0: 32-column blocks over the tile's activations xa
  * ([nb][T]). */
 AI void tile32(const int T, const uint32_t type, int64_t nb, const uint8_t *g, const struct xa *xa, float *y,
                int64_t ldy) {
     const size_t gb = type == SMELT_TYPE_Q4_0 ? 288 : type == SMELT_TYPE_Q4_1 ? 320 : type == SMELT_TYPE_Q5_0 ? 352 : 544;
+    const int no = type == SMELT_TYPE_Q4_0 ? 0 : type == SMELT_TYPE_Q5_0 ? 1 : 2; /* which n[] */
     __m512 acc[TMAX32];
     _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
@@ -102,7 +105,7 @@ AI void tile32(const int T, const uint32_t type, int64_t nb, const uint8_t *g, c
         }
         const struct xa *xb = xa + b * T;
         _Pragma("GCC unroll 16") for (int t = 0; t < T; t++) {
-            const __m512i I0 = type == SMELT_TYPE_Q4_1 ? _mm512_setzero_si512() : _mm512_set1_epi32(xb[t].n);
+            const __m512i I0 = type == SMELT_TYPE_Q4_1 ? _mm512_setzero_si512() : _mm512_set1_epi32(xb[t].n[no]);
             const __m512i I = dot8(I0, W, xb[t].q);
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(dw, _mm512_set1_ps(xb[t].d)), acc[t]);
             if (type == SMELT_TYPE_Q4_1) acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(xb[t].s), acc[t]);
@@ -233,28 +236,33 @@ TILE_FN16(mm_q8_0, C_Q8_0)
 TILE_FN(mm_q4_k, C_Q4_K)
 TILE_FN(mm_q6_k, C_Q6_K)
 
+/* One Q8_0 block (Q8_1 for Q4_1) as struct xa. */
+static inline void prep_block(uint32_t type, const uint8_t *blk, struct xa *o) {
+    if (type == SMELT_TYPE_Q4_1) {
+        const smelt_block_q8_1 *yb = (const smelt_block_q8_1 *)blk;
+        o->s = _cvtsh_ss(yb->s);
+        o->d = _cvtsh_ss(yb->d);
+        memcpy(o->q, yb->qs, 32);
+        return;
+    }
+    const smelt_block_q8_0 *yb = (const smelt_block_q8_0 *)blk;
+    const __m256i q = _mm256_loadu_si256((const __m256i *)yb->qs);
+    /* exact sum: (q + 128) as unsigned bytes summed, minus the bias */
+    const __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)), _mm256_setzero_si256());
+    const __m128i h = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+    const int32_t sum = (int32_t)(_mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1)) - 32 * 128;
+    o->n[0] = -8 * sum;
+    o->n[1] = -16 * sum;
+    o->n[2] = -128 * sum;
+    o->d = _cvtsh_ss(yb->d);
+    _mm256_storeu_si256((__m256i *)o->q, q);
+}
+
 /* The tile's activations in struct xa form ([nb][T]): Q8_0 rows (Q8_1 for Q4_1). */
-static void prep_act(uint32_t type, const uint8_t *x, size_t xs, int T, int64_t nb, int32_t off, struct xa *xa) {
-    const __m256i bias = _mm256_set1_epi8((char)0x80);
+static void prep_act(uint32_t type, const uint8_t *x, size_t xs, int T, int64_t nb, struct xa *xa) {
+    const size_t bs = type == SMELT_TYPE_Q4_1 ? sizeof(smelt_block_q8_1) : sizeof(smelt_block_q8_0);
     for (int t = 0; t < T; t++)
-        for (int64_t b = 0; b < nb; b++) {
-            struct xa *o = xa + b * T + t;
-            if (type == SMELT_TYPE_Q4_1) {
-                const smelt_block_q8_1 *yb = (const smelt_block_q8_1 *)(x + (size_t)t * xs) + b;
-                o->s = _cvtsh_ss(yb->s);
-                o->d = _cvtsh_ss(yb->d);
-                memcpy(o->q, yb->qs, 32);
-                continue;
-            }
-            const smelt_block_q8_0 *yb = (const smelt_block_q8_0 *)(x + (size_t)t * xs) + b;
-            const __m256i q = _mm256_loadu_si256((const __m256i *)yb->qs);
-            /* exact sum: (q + 128) as unsigned bytes summed, minus the bias */
-            const __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(q, bias), _mm256_setzero_si256());
-            const __m128i h = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
-            o->n = -off * ((int32_t)(_mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1)) - 32 * 128);
-            o->d = _cvtsh_ss(yb->d);
-            _mm256_storeu_si256((__m256i *)o->q, q);
-        }
+        for (int64_t b = 0; b < nb; b++) prep_block(type, x + (size_t)t * xs + (size_t)b * bs, xa + b * T + t);
 }
 
 /* Q4_K: the activation sums of sub-block pairs of T rows, packed as int16 pairs */
@@ -286,7 +294,6 @@ void smelt_x16_matmul(uint32_t type, int64_t K, const void *packed, int64_t g0, 
     case SMELT_TYPE_Q6_K: fn = mm_q6_k; break;
     default: return;
     }
-    const int32_t off = type == SMELT_TYPE_Q4_0 ? 8 : type == SMELT_TYPE_Q5_0 ? 16 : type == SMELT_TYPE_Q8_0 ? 128 : 0;
     const bool kq = type == SMELT_TYPE_Q4_K || type == SMELT_TYPE_Q6_K;
     const int tmax = kq ? TMAX : TMAX32;
     /* per token tile: struct xa activations (32-column types) or Q4_K's pair sums */
@@ -295,11 +302,47 @@ void smelt_x16_matmul(uint32_t type, int64_t K, const void *packed, int64_t g0, 
     for (int64_t t0 = 0; t0 < n_tok; t0 += tmax) {
         const int T = (int)(n_tok - t0 < tmax ? n_tok - t0 : tmax);
         const uint8_t *x = (const uint8_t *)xq + (size_t)t0 * xs;
-        if (!kq) prep_act(type, x, xs, T, nb, off, xa);
+        if (!kq) prep_act(type, x, xs, T, nb, xa);
         if (type == SMELT_TYPE_Q4_K) pair_sums(x, xs, T, nb, pairs);
         for (int64_t g = g0; g < g1; g++)
             fn(T, nb, (const uint8_t *)packed + (size_t)g * gsz, kq ? x : (const uint8_t *)xa, xs, pairs,
                y + t0 * ldy + 16 * g, ldy);
+    }
+}
+
+/* Prepared activations: token t of a batch of n_tok sits in the tile of
+ * tokens [16*(t/16), +16) (the last tile may be shorter), laid out like the
+ * tiles smelt_x16_matmul prepares for itself. */
+static size_t xa_index(int64_t t, int64_t b, int64_t nb, int64_t n_tok) {
+    const int64_t t0 = t / TMAX32 * TMAX32, T = n_tok - t0 < TMAX32 ? n_tok - t0 : TMAX32;
+    return (size_t)(t0 * nb + b * T + (t - t0));
+}
+
+void smelt_x16_xa_prep(uint32_t vdt, const void *row, int64_t K, int64_t t, int64_t n_tok, void *xa) {
+    const uint32_t type = vdt == SMELT_TYPE_Q8_1 ? SMELT_TYPE_Q4_1 : SMELT_TYPE_Q8_0;
+    const size_t bs = type == SMELT_TYPE_Q4_1 ? sizeof(smelt_block_q8_1) : sizeof(smelt_block_q8_0);
+    const int64_t nb = K / 32;
+    for (int64_t b = 0; b < nb; b++)
+        prep_block(type, (const uint8_t *)row + (size_t)b * bs, (struct xa *)xa + xa_index(t, b, nb, n_tok));
+}
+
+void smelt_x16_matmul_xa(uint32_t type, int64_t K, const void *packed, int64_t g0, int64_t g1, const void *xa,
+                         int64_t n_tok, float *y, int64_t ldy) {
+    const int64_t nb = K / 32;
+    const size_t gsz = smelt_x16_size(type, K, 16);
+    void (*fn)(int, int64_t, const uint8_t *, const uint8_t *, size_t, const int32_t *, float *, int64_t);
+    switch (type) {
+    case SMELT_TYPE_Q4_0: fn = mm_q4_0; break;
+    case SMELT_TYPE_Q4_1: fn = mm_q4_1; break;
+    case SMELT_TYPE_Q5_0: fn = mm_q5_0; break;
+    case SMELT_TYPE_Q8_0: fn = mm_q8_0; break;
+    default: return;
+    }
+    for (int64_t t0 = 0; t0 < n_tok; t0 += TMAX32) {
+        const int T = (int)(n_tok - t0 < TMAX32 ? n_tok - t0 : TMAX32);
+        const uint8_t *xt = (const uint8_t *)((const struct xa *)xa + t0 * nb);
+        for (int64_t g = g0; g < g1; g++)
+            fn(T, nb, (const uint8_t *)packed + (size_t)g * gsz, xt, 0, NULL, y + t0 * ldy + 16 * g, ldy);
     }
 }
 
@@ -312,4 +355,11 @@ void smelt_x16_matmul(uint32_t type, int64_t K, const void *packed, int64_t g0, 
     (void)type, (void)K, (void)packed, (void)g0, (void)g1, (void)xq, (void)xs, (void)n_tok, (void)y, (void)ldy;
 }
 bool smelt_x16_available(void) { return false; }
+void smelt_x16_xa_prep(uint32_t vdt, const void *row, int64_t K, int64_t t, int64_t n_tok, void *xa) {
+    (void)vdt, (void)row, (void)K, (void)t, (void)n_tok, (void)xa;
+}
+void smelt_x16_matmul_xa(uint32_t type, int64_t K, const void *packed, int64_t g0, int64_t g1, const void *xa,
+                         int64_t n_tok, float *y, int64_t ldy) {
+    (void)type, (void)K, (void)packed, (void)g0, (void)g1, (void)xa, (void)n_tok, (void)y, (void)ldy;
+}
 #endif

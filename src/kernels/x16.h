@@ -77,4 +77,15 @@ bool smelt_x16_available(void);
 void smelt_x16_matmul(uint32_t type, int64_t K, const void *packed, int64_t g0, int64_t g1, const void *xq,
                       size_t xs, int64_t n_tok, float *y, int64_t ldy);
 
+/* Activations prepared once per token and shared by every x16 matmul of a
+ * 32-column type that multiplies them (instead of each call preparing its
+ * tiles): SMELT_X16_XA_BYTES per 32 columns per token. smelt_x16_xa_prep
+ * converts token t's quantized row (vdt: Q8_0, or Q8_1 for Q4_1) of a batch
+ * of n_tok tokens into xa; once all n_tok are prepared, smelt_x16_matmul_xa
+ * gives the same bits as smelt_x16_matmul on those rows. AVX-512 only. */
+#define SMELT_X16_XA_BYTES 48
+void smelt_x16_xa_prep(uint32_t vdt, const void *row, int64_t K, int64_t t, int64_t n_tok, void *xa);
+void smelt_x16_matmul_xa(uint32_t type, int64_t K, const void *packed, int64_t g0, int64_t g1, const void *xa,
+                         int64_t n_tok, float *y, int64_t ldy);
+
 #endif

@@ -6,6 +6,7 @@
 #include "base/base.h"
 #include "kernels/attn.h"
 #include "kernels/kernels.h"
+#include "kernels/x16.h"
 #include "model_internal.h"
 
 void smelt_ctx_params_default(struct smelt_ctx_params *p) {
@@ -90,6 +91,11 @@ enum smelt_status smelt_ctx_new(const struct smelt_model *m, const struct smelt_
         c->xq[s] = smelt_aligned_alloc(64, c->xq_row * (size_t)B);
         if (!c->xq[s]) { st = SMELT_ERR_NOMEM; goto fail; }
     }
+    if (smelt_x16_available() && maxk % 32 == 0) /* prepared activations of the x16 matmuls (llama.c) */
+        for (int s = 0; s < SMELT_XQ_SLOTS; s++) {
+            c->xa[s] = smelt_aligned_alloc(64, (size_t)(B * (maxk / 32)) * SMELT_X16_XA_BYTES);
+            if (!c->xa[s]) { st = SMELT_ERR_NOMEM; goto fail; }
+        }
     c->scores_stride = ((int64_t)p.n_ctx + 31) & ~(int64_t)31;
     if (fast_attn) {
         c->attn_ld = ((int64_t)p.n_ctx + SMELT_ATTN_PAD - 1) & ~(int64_t)(SMELT_ATTN_PAD - 1);
@@ -133,7 +139,7 @@ void smelt_ctx_free(struct smelt_ctx *c) {
     smelt_kv_free(&c->kv);
     free(c->x); free(c->xn); free(c->q); free(c->k); free(c->v); free(c->att);
     free(c->gate); free(c->up); free(c->rope_cs);
-    for (int s = 0; s < SMELT_XQ_SLOTS; s++) free(c->xq[s]);
+    for (int s = 0; s < SMELT_XQ_SLOTS; s++) free(c->xq[s]), free(c->xa[s]);
     free(c->kt); free(c->vf); free(c->cpos);
     free(c->dx); free(c->dxn); free(c->dcs); free(c->dcpos); free(c->dxq); free((void *)c->dctr);
     free(c->scores); free(c->attn_acc); free(c->qh); free(c->cell_of); free(c->vis); free(c->vis_n); free(c->vis_off);

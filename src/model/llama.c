@@ -78,11 +78,21 @@ static int slot_of(struct act_slots *s, uint32_t vdt) {
     return s->n++;
 }
 
+/* Rows [t0, t1) of a batch of n_tok; Q8_0/Q8_1 rows are also prepared for the
+ * x16 matmuls (c->xa, the AVX-512 tier), once for every weight that uses them. */
 static void quantize_slots(struct smelt_ctx *c, const struct act_slots *s, const float *x, int64_t K, int64_t t0,
-                           int64_t t1) {
+                           int64_t t1, int64_t n_tok) {
     for (int i = 0; i < s->n; i++)
-        for (int64_t t = t0; t < t1; t++) /* row stride xq_row, not the packed row size */
-            smelt_quantize_rows(x + t * K, 1, K, s->type[i], (char *)c->xq[i] + (size_t)t * c->xq_row);
+        for (int64_t t = t0; t < t1; t++) { /* row stride xq_row, not the packed row size */
+            char *row = (char *)c->xq[i] + (size_t)t * c->xq_row;
+            smelt_quantize_rows(x + t * K, 1, K, s->type[i], row);
+            if (c->xa[i] && K % 32 == 0 && (s->type[i] == SMELT_TYPE_Q8_0 || s->type[i] == SMELT_TYPE_Q8_1))
+                smelt_x16_xa_prep(s->type[i], row, K, t, n_tok, c->xa[i]);
+        }
+}
+
+static bool x16_32col(uint32_t type) {
+    return type == SMELT_TYPE_Q4_0 || type == SMELT_TYPE_Q4_1 || type == SMELT_TYPE_Q5_0 || type == SMELT_TYPE_Q8_0;
 }
 
 /* rows [r0, r1) of y = w x for n_tok activation rows xq (stride xq_row); on
@@ -100,7 +110,10 @@ static void matmul(struct smelt_ctx *c, const struct smelt_weight *w, int slot, 
                    int nth) {
     int64_t r0, r1;
     split_rows(w->ne1, ith, nth, &r0, &r1);
-    matmul_rows(c, w, c->xq[slot], r0, r1, n_tok, y);
+    if (r1 > r0 && w->path == SMELT_MM_X16 && c->xa[slot] && x16_32col(w->type))
+        smelt_x16_matmul_xa(w->type, w->ne0, w->packed, r0 / 16, r1 / 16, c->xa[slot], n_tok, y, w->ne1);
+    else
+        matmul_rows(c, w, c->xq[slot], r0, r1, n_tok, y);
 }
 
 /* Show the matmul input x [n_tok][n_in] to the context's observer, once per
@@ -395,7 +408,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         const int sq = slot_of(&sa, vdt_of(&L->wq)), sk = slot_of(&sa, vdt_of(&L->wk)),
                   sv = slot_of(&sa, vdt_of(&L->wv));
         for (int64_t t = t0; t < t1; t++) rmsnorm(c->xn + t * E, c->x + t * E, L->attn_norm.data, E, hp->norm_eps, c->kt != NULL);
-        quantize_slots(c, &sa, c->xn, E, t0, t1);
+        quantize_slots(c, &sa, c->xn, E, t0, t1, n);
         smelt_pool_barrier(c->pool);
         observe(c, ith, &L->wq, &L->wk, &L->wv, c->xn, f->pos, n, E);
         matmul(c, &L->wq, sq, n, c->q, ith, nth);
@@ -415,7 +428,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         }
         struct act_slots so = {0};
         const int s_o = slot_of(&so, vdt_of(&L->wo));
-        quantize_slots(c, &so, c->att, QD, t0, t1);
+        quantize_slots(c, &so, c->att, QD, t0, t1, n);
         smelt_pool_barrier(c->pool);
         observe(c, ith, &L->wo, NULL, NULL, c->att, f->pos, n, QD);
         matmul(c, &L->wo, s_o, n, c->xn, ith, nth);
@@ -450,7 +463,7 @@ static void forward_worker(void *arg, int ith, int nth) {
             for (int64_t i = 0; i < E; i++) x[i] += o[i];
             rmsnorm(o, x, L->ffn_norm.data, E, hp->norm_eps, c->kt != NULL);
         }
-        quantize_slots(c, &sf, c->xn, E, t0, t1);
+        quantize_slots(c, &sf, c->xn, E, t0, t1, nr);
         smelt_pool_barrier(c->pool);
         observe(c, ith, &L->w_gate, &L->w_up, NULL, c->xn, rpos, nr, E);
         matmul(c, &L->w_gate, sg, nr, c->gate, ith, nth);
@@ -466,7 +479,7 @@ static void forward_worker(void *arg, int ith, int nth) {
             else
                 smelt_geglu_f16(F, g, u, gelu_table);
         }
-        quantize_slots(c, &sd, c->gate, F, t0, t1);
+        quantize_slots(c, &sd, c->gate, F, t0, t1, nr);
         smelt_pool_barrier(c->pool);
         observe(c, ith, &L->w_down, NULL, NULL, c->gate, rpos, nr, F);
         matmul(c, &L->w_down, s_d, nr, c->xn, ith, nth);
@@ -486,7 +499,7 @@ static void forward_worker(void *arg, int ith, int nth) {
         if (c->out_row[t] >= 0) first = c->out_row[t];
     for (int64_t t = t0; t < t1; t++) {
         rmsnorm(c->xn + t * E, c->x + t * E, m->output_norm.data, E, hp->norm_eps, c->kt != NULL);
-        quantize_slots(c, &sl, c->xn, E, t, t + 1);
+        quantize_slots(c, &sl, c->xn, E, t, t + 1, nr);
     }
     smelt_pool_barrier(c->pool);
     if (!n_out) return;

@@ -134,6 +134,8 @@ struct smelt_ctx {
     float *rope_cs;  /* [n_batch][2][n_rot] cos,sin pairs per token: [0] global base, [1] sliding-window base */
     void *xq[SMELT_XQ_SLOTS];     /* activations converted to up to 3 vec_dot_types: [n_batch][xq_row] */
     size_t xq_row;
+    void *xa[SMELT_XQ_SLOTS];     /* the Q8_0/Q8_1 slots prepared for the x16 matmuls ([n_batch][K/32]
+                                     SMELT_X16_XA_BYTES each, kernels/x16.h), NULL unless the AVX-512 tier runs */
     float *scores;   /* [n_threads][scores_stride] attention scores / probabilities over cells */
     int64_t scores_stride; /* n_ctx rounded up to 32 */
     float *attn_acc; /* [n_threads][32][head_dim] accumulators of the V sum */

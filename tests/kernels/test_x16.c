@@ -1,7 +1,8 @@
 /* x16 weight layout (src/kernels/x16.h): the AVX-512 VNNI matmul over packed
  * weights is bit-identical to smelt_x16_dot_ref on the original rows, for every
  * packed type, odd block counts, token counts across the 8-token tile, partial
- * row ranges and guard values around the output; the reference agrees with the
+ * row ranges and guard values around the output (and, for the 32-column types,
+ * with the activations prepared once per token); the reference agrees with the
  * type's own vec_dot_ref to float rounding. Exit 77 (skipped) without AVX-512. */
 #include <math.h>
 #include <stdint.h>
@@ -61,6 +62,18 @@ static void run(uint32_t type, int64_t K, int64_t M, int64_t n_tok) {
                 far++;
             }
         }
+    /* activations prepared once per token (smelt_x16_matmul_xa): the same bits */
+    if (K % 32 == 0 && (tr->vec_dot_type == SMELT_TYPE_Q8_0 || tr->vec_dot_type == SMELT_TYPE_Q8_1)) {
+        uint8_t *xa = malloc((size_t)(n_tok * (K / 32)) * SMELT_X16_XA_BYTES);
+        float *y2 = malloc((size_t)(n_tok * ldy) * sizeof *y2);
+        for (int64_t i = 0; i < n_tok * ldy; i++) y2[i] = -7.25f;
+        for (int64_t t = n_tok - 1; t >= 0; t--) /* any order */
+            smelt_x16_xa_prep(tr->vec_dot_type, x + (size_t)t * xs, K, t, n_tok, xa);
+        smelt_x16_matmul_xa(type, K, pk, g0, g1, xa, n_tok, y2, ldy);
+        CHECKF(memcmp(y, y2, (size_t)(n_tok * ldy) * sizeof *y) == 0, "%s K=%lld n_tok=%lld: prepared != per call",
+               smelt_type_name(type), (long long)K, (long long)n_tok);
+        free(xa), free(y2);
+    }
     /* rows back out of the packed form = to_float_ref of the original rows */
     if (smelt_x16_has_rows(type)) {
         float *a = malloc((size_t)K * sizeof *a), *b = malloc((size_t)K * sizeof *b);
