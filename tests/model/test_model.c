@@ -413,7 +413,8 @@ static int test_kvrm(void) {
  * a text evaluated as one batch; one token at a time (the one-token pass, which
  * reads the cache in place); the same through the general forward pass
  * (SMELT_NO_FUSED_DECODE=1); one token at a time with another sequence's cells
- * interleaved (gathered cells); and chunks of 5 tokens (in place, batched). */
+ * interleaved (gathered cells); chunks of 5 tokens (in place, batched); and
+ * other thread counts (1 thread one at a time, 3 threads in one batch). */
 static void eval_steps(struct smelt_ctx *c, const int32_t *tok, int32_t n, int32_t step, int32_t other, float *out) {
     const int32_t V = smelt_model_n_vocab(g_model);
     for (int32_t i = 0; i < n; i += step) {
@@ -435,15 +436,23 @@ static int test_routes(void) {
     int32_t tok[300];
     uint32_t r = 4242;
     for (int i = 0; i < n; i++) tok[i] = (int32_t)(((r = r * 1103515245u + 12345u) >> 8) % (uint32_t)V);
-    const char *names[] = {"one batch", "one at a time", "one at a time, general pass", "interleaved with seq 1",
-                           "chunks of 5"};
-    float *res[5];
-    for (int k = 0; k < 5; k++) {
+    const char *names[] = {"one batch",   "one at a time",           "one at a time, general pass",
+                           "interleaved with seq 1", "chunks of 5", "one at a time, 1 thread",
+                           "one batch, 3 threads"};
+    float *res[7];
+    for (int k = 0; k < 7; k++) {
         res[k] = malloc(sizeof(float) * (size_t)V * (size_t)n);
         if (k == 2) setenv("SMELT_NO_FUSED_DECODE", "1", 1);
-        struct smelt_ctx *c = new_ctx(1024, 256);
+        struct smelt_ctx_params cp;
+        smelt_ctx_params_default(&cp);
+        cp.n_ctx = 1024;
+        cp.n_batch = 256;
+        cp.n_threads = k == 5 ? 1 : k == 6 ? 3 : 2;
+        struct smelt_ctx *c = NULL;
+        CHECK(smelt_ctx_new(g_model, &cp, &c) == SMELT_OK);
         unsetenv("SMELT_NO_FUSED_DECODE");
-        const int32_t step = k == 0 ? n : k == 4 ? 5 : 1;
+        if (!c) return CHECK_EXIT();
+        const int32_t step = k == 0 || k == 6 ? n : k == 4 ? 5 : 1;
         eval_steps(c, tok, n, step, k == 3 ? 1 : -1, res[k]);
         smelt_ctx_free(c);
         if (k == 0) continue;
@@ -452,7 +461,7 @@ static int test_routes(void) {
         printf("%s vs one batch: max |dlogit| %g\n", names[k], md);
         CHECKF(md == 0, "%s differs from one batch (max |dlogit| %g)", names[k], md);
     }
-    for (int k = 0; k < 5; k++) free(res[k]);
+    for (int k = 0; k < 7; k++) free(res[k]);
     return CHECK_EXIT();
 }
 
