@@ -72,6 +72,19 @@ AI void load_v64(const int F16, const struct kvsrc *s, int64_t hd, int64_t j, in
     }
 }
 
+/* the q.k sums of GC heads for the first NB 16-cell groups of the stretch at j */
+AI void dots(const int GC, const int NB, const int F16, int64_t hd, const float *q, int64_t qs,
+             const struct kvsrc *src, int64_t j, __m512 acc[4][4]) {
+    for (int64_t d = 0; d < hd; d++) {
+        __m512 k[4];
+        load_k64(F16, src, hd, d, j, k); /* the unused loads are dropped by the compiler */
+        for (int g = 0; g < GC; g++) {
+            const __m512 qb = _mm512_set1_ps(q[g * qs + d]);
+            for (int b = 0; b < NB; b++) acc[g][b] = _mm512_fmadd_ps(qb, k[b], acc[g][b]);
+        }
+    }
+}
+
 /* scores of GC heads for the 64-cell stretches of [0, npad) that have a visible
  * cell; returns the per-head maxima in mx and the range [*lo, *hi) of those
  * stretches (scores outside it are not written) */
@@ -98,13 +111,13 @@ AI void scores(const int GC, const int F16, int64_t hd, const float *q, int64_t 
         __m512 acc[4][4];
         for (int g = 0; g < GC; g++)
             for (int b = 0; b < 4; b++) acc[g][b] = _mm512_setzero_ps();
-        for (int64_t d = 0; d < hd; d++) {
-            __m512 k[4];
-            load_k64(F16, src, hd, d, j, k);
-            for (int g = 0; g < GC; g++) {
-                const __m512 qb = _mm512_set1_ps(q[g * qs + d]);
-                for (int b = 0; b < 4; b++) acc[g][b] = _mm512_fmadd_ps(qb, k[b], acc[g][b]);
-            }
+        /* 16-cell groups after the last visible one (the causal diagonal) are left out */
+        const int nb = m[3] ? 4 : m[2] ? 3 : m[1] ? 2 : 1;
+        switch (nb) {
+        case 1: dots(GC, 1, F16, hd, q, qs, src, j, acc); break;
+        case 2: dots(GC, 2, F16, hd, q, qs, src, j, acc); break;
+        case 3: dots(GC, 3, F16, hd, q, qs, src, j, acc); break;
+        default: dots(GC, 4, F16, hd, q, qs, src, j, acc); break;
         }
         /* masked lanes (invisible, or past nc where the cache holds anything) become -inf */
         for (int g = 0; g < GC; g++)
