@@ -89,6 +89,7 @@ struct smelt_model {
     struct smelt_weight tok_embd;    /* [n_vocab] rows of [n_embd] */
     struct smelt_weight output_norm; /* [n_embd] f32 */
     struct smelt_weight output;      /* [n_vocab] rows of [n_embd]; = tok_embd when tied */
+    void *packed_arena;              /* the packed weights' memory (weights' packed point into it) */
     bool embd_packed;                /* tied and packed: token rows are read from output.packed */
     struct smelt_weight rope_freqs;  /* [n_rot/2] f32 frequency divisors (Llama 3.1 style), optional */
     struct smelt_layer *layers;      /* [n_layer] */
