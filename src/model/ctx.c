@@ -112,6 +112,11 @@ enum smelt_status smelt_ctx_new(const struct smelt_model *m, const struct smelt_
             ALLOC(dcs, T * 2 * hp->n_rot);
             ALLOC(dcpos, T * c->attn_ld);
             c->dxq = smelt_aligned_alloc(64, c->xq_row * SMELT_XQ_SLOTS * (size_t)T);
+            if (c->xa[0]) {
+                c->xa_row = ((size_t)(maxk / 32) * SMELT_X16_XA_BYTES + 63) & ~(size_t)63;
+                c->dxa = smelt_aligned_alloc(64, c->xa_row * SMELT_XQ_SLOTS * (size_t)T);
+                if (!c->dxa) { st = SMELT_ERR_NOMEM; goto fail; }
+            }
             c->dctr_bytes = ((size_t)hp->n_layer * 4 + 1) * DCTR_STRIDE * sizeof *c->dctr;
             c->dctr = smelt_aligned_alloc(64, c->dctr_bytes);
             if (!c->dxq || !c->dctr) { st = SMELT_ERR_NOMEM; goto fail; }
@@ -141,7 +146,7 @@ void smelt_ctx_free(struct smelt_ctx *c) {
     free(c->gate); free(c->up); free(c->rope_cs);
     for (int s = 0; s < SMELT_XQ_SLOTS; s++) free(c->xq[s]), free(c->xa[s]);
     free(c->kt); free(c->vf); free(c->cpos);
-    free(c->dx); free(c->dxn); free(c->dcs); free(c->dcpos); free(c->dxq); free((void *)c->dctr);
+    free(c->dx); free(c->dxn); free(c->dcs); free(c->dcpos); free(c->dxq); free(c->dxa); free((void *)c->dctr);
     free(c->scores); free(c->attn_acc); free(c->qh); free(c->cell_of); free(c->vis); free(c->vis_n); free(c->vis_off);
     free(c->out_row); free(c->obs_pos); free(c->logits); free(c->out_index);
     free(c);

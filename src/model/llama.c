@@ -95,12 +95,16 @@ static bool x16_32col(uint32_t type) {
     return type == SMELT_TYPE_Q4_0 || type == SMELT_TYPE_Q4_1 || type == SMELT_TYPE_Q5_0 || type == SMELT_TYPE_Q8_0;
 }
 
-/* rows [r0, r1) of y = w x for n_tok activation rows xq (stride xq_row); on
- * the x16 path r0 and r1 are multiples of 16, as are the rows */
-static void matmul_rows(const struct smelt_ctx *c, const struct smelt_weight *w, const void *xq, int64_t r0,
-                        int64_t r1, int64_t n_tok, float *y) {
+
+/* rows [r0, r1) of y = w x for n_tok activation rows xq (stride xq_row) or,
+ * when given, the same activations prepared for the x16 32-column kernels
+ * (xa); on the x16 path r0 and r1 are multiples of 16, as are the rows */
+static void matmul_rows(const struct smelt_ctx *c, const struct smelt_weight *w, const void *xq, const void *xa,
+                        int64_t r0, int64_t r1, int64_t n_tok, float *y) {
     if (r1 <= r0) return;
-    if (w->path == SMELT_MM_X16)
+    if (w->path == SMELT_MM_X16 && xa && x16_32col(w->type))
+        smelt_x16_matmul_xa(w->type, w->ne0, w->packed, r0 / 16, r1 / 16, xa, n_tok, y, w->ne1);
+    else if (w->path == SMELT_MM_X16)
         smelt_x16_matmul(w->type, w->ne0, w->packed, r0 / 16, r1 / 16, xq, c->xq_row, n_tok, y, w->ne1);
     else
         smelt_matmul_rows(w->data, w->type, w->ne0, r0, r1, xq, c->xq_row, n_tok, y, w->ne1, w->path);
@@ -110,10 +114,7 @@ static void matmul(struct smelt_ctx *c, const struct smelt_weight *w, int slot, 
                    int nth) {
     int64_t r0, r1;
     split_rows(w->ne1, ith, nth, &r0, &r1);
-    if (r1 > r0 && w->path == SMELT_MM_X16 && c->xa[slot] && x16_32col(w->type))
-        smelt_x16_matmul_xa(w->type, w->ne0, w->packed, r0 / 16, r1 / 16, c->xa[slot], n_tok, y, w->ne1);
-    else
-        matmul_rows(c, w, c->xq[slot], r0, r1, n_tok, y);
+    matmul_rows(c, w, c->xq[slot], c->xa[slot], r0, r1, n_tok, y);
 }
 
 /* Show the matmul input x [n_tok][n_in] to the context's observer, once per
@@ -521,13 +522,24 @@ static void forward_worker(void *arg, int ith, int nth) {
 /* Quantize x (K floats) for the weights ws[0..n) into per-type rows of xq
  * (stride xq_row); slot[i] receives the row of ws[i]. */
 static void quantize_for(const struct smelt_ctx *c, const struct smelt_weight *const *ws, int n, const float *x,
-                         int64_t K, char *xq, int *slot) {
+                         int64_t K, char *xq, char *xa, int *slot) {
     struct act_slots sl = {0};
     for (int i = 0; i < n; i++) {
         const int before = sl.n;
         slot[i] = slot_of(&sl, vdt_of(ws[i]));
-        if (sl.n > before) smelt_quantize_rows(x, 1, K, sl.type[slot[i]], xq + (size_t)slot[i] * c->xq_row);
+        if (sl.n == before) continue;
+        const uint32_t t = sl.type[slot[i]];
+        char *row = xq + (size_t)slot[i] * c->xq_row;
+        smelt_quantize_rows(x, 1, K, t, row);
+        if (xa && K % 32 == 0 && (t == SMELT_TYPE_Q8_0 || t == SMELT_TYPE_Q8_1))
+            smelt_x16_xa_prep(t, row, K, 0, 1, xa + (size_t)slot[i] * c->xa_row);
     }
+}
+
+/* the prepared activations of slot i in a thread's decode area, or NULL */
+static const void *slot_xa(const struct smelt_ctx *c, const char *xa, int i, uint32_t vdt, int64_t K) {
+    return xa && K % 32 == 0 && (vdt == SMELT_TYPE_Q8_0 || vdt == SMELT_TYPE_Q8_1) ? xa + (size_t)i * c->xa_row
+                                                                                  : NULL;
 }
 
 /* Row chunks of the one-token matmuls are handed out from a counter, so that
@@ -545,7 +557,7 @@ static int64_t chunk_rows(const struct smelt_weight *w, int64_t unit) {
 /* The rows of up to 3 weights multiplying the same token, taken chunk by
  * chunk from *ctr: weight i reads xq + slot[i] * xq_row and writes y[i]. */
 static void matmul_shared(const struct smelt_ctx *c, const struct smelt_weight *const *ws, int n, const char *xq,
-                          const int *slot, float *const *y, _Atomic int64_t *ctr) {
+                          const char *xa, const int *slot, float *const *y, _Atomic int64_t *ctr) {
     int64_t chunk[3], first[4] = {0};
     for (int i = 0; i < n; i++) {
         chunk[i] = chunk_rows(ws[i], 16);
@@ -557,7 +569,8 @@ static void matmul_shared(const struct smelt_ctx *c, const struct smelt_weight *
         int i = 0;
         while (k >= first[i + 1]) i++;
         const int64_t r0 = (k - first[i]) * chunk[i], r1 = r0 + chunk[i] < ws[i]->ne1 ? r0 + chunk[i] : ws[i]->ne1;
-        matmul_rows(c, ws[i], xq + (size_t)slot[i] * c->xq_row, r0, r1, 1, y[i]);
+        matmul_rows(c, ws[i], xq + (size_t)slot[i] * c->xq_row, slot_xa(c, xa, slot[i], vdt_of(ws[i]), ws[i]->ne0), r0,
+                    r1, 1, y[i]);
     }
 }
 
@@ -584,6 +597,7 @@ static void decode_worker(void *arg, int ith, int nth) {
     float *x = c->dx + (size_t)ith * c->d_stride, *xn = c->dxn + (size_t)ith * c->d_stride;
     float *cs = c->dcs + (size_t)ith * 2 * hp->n_rot;
     char *xq = (char *)c->dxq + (size_t)ith * SMELT_XQ_SLOTS * c->xq_row;
+    char *xa = c->dxa ? (char *)c->dxa + (size_t)ith * SMELT_XQ_SLOTS * c->xa_row : NULL;
     int32_t *cpos = c->dcpos + (size_t)ith * c->attn_ld;
     float *qf = c->attn_acc + (size_t)ith * 32 * HD, *sc = c->scores + (size_t)ith * G * c->scores_stride;
     uint16_t *qh = c->qh + (size_t)ith * HD;
@@ -603,9 +617,9 @@ static void decode_worker(void *arg, int ith, int nth) {
         /* attention block */
         rmsnorm(xn, x, L->attn_norm.data, E, hp->norm_eps, c->kt != NULL);
         const struct smelt_weight *wqkv[3] = {&L->wq, &L->wk, &L->wv};
-        quantize_for(c, wqkv, 3, xn, E, xq, sl);
+        quantize_for(c, wqkv, 3, xn, E, xq, xa, sl);
         _Atomic int64_t *ctr = c->dctr + (size_t)il * 4 * DCTR_STRIDE;
-        matmul_shared(c, wqkv, 3, xq, sl, (float *const[]){c->q, c->k, c->v}, ctr);
+        matmul_shared(c, wqkv, 3, xq, xa, sl, (float *const[]){c->q, c->k, c->v}, ctr);
         smelt_pool_barrier(c->pool);
         const bool swa = smelt_layer_is_swa(hp, il);
         for (int64_t kvh = ith; kvh < NKV; kvh += nth) {
@@ -635,8 +649,8 @@ static void decode_worker(void *arg, int ith, int nth) {
         }
         smelt_pool_barrier(c->pool);
         if (il == hp->n_layer - 1 && out < 0) return; /* the cache is complete; no logits wanted */
-        quantize_for(c, (const struct smelt_weight *const[]){&L->wo}, 1, c->att, QD, xq, sl);
-        matmul_shared(c, (const struct smelt_weight *const[]){&L->wo}, 1, xq, sl, (float *const[]){c->xn},
+        quantize_for(c, (const struct smelt_weight *const[]){&L->wo}, 1, c->att, QD, xq, xa, sl);
+        matmul_shared(c, (const struct smelt_weight *const[]){&L->wo}, 1, xq, xa, sl, (float *const[]){c->xn},
                       ctr + DCTR_STRIDE);
         smelt_pool_barrier(c->pool);
 
@@ -646,7 +660,7 @@ static void decode_worker(void *arg, int ith, int nth) {
         for (int64_t i = 0; i < E; i++) x[i] += xn[i];
         rmsnorm(xn, x, L->ffn_norm.data, E, hp->norm_eps, c->kt != NULL);
         const struct smelt_weight *wgu[2] = {&L->w_gate, &L->w_up};
-        quantize_for(c, wgu, 2, xn, E, xq, sl);
+        quantize_for(c, wgu, 2, xn, E, xq, xa, sl);
         /* gate/up rows in units of the down activation's blocks (and of 16 rows) */
         const uint32_t dvt = vdt_of(&L->w_down);
         int64_t unit = smelt_quant_traits(dvt)->blck;
@@ -656,8 +670,10 @@ static void decode_worker(void *arg, int ith, int nth) {
             const int64_t r0 = atomic_fetch_add_explicit(ctr + 2 * DCTR_STRIDE, 1, memory_order_relaxed) * gchunk;
             if (r0 >= F) break;
             const int64_t r1 = r0 + gchunk < F ? r0 + gchunk : F;
-            matmul_rows(c, &L->w_gate, xq + (size_t)sl[0] * c->xq_row, r0, r1, 1, c->gate);
-            matmul_rows(c, &L->w_up, xq + (size_t)sl[1] * c->xq_row, r0, r1, 1, c->up);
+            matmul_rows(c, &L->w_gate, xq + (size_t)sl[0] * c->xq_row, slot_xa(c, xa, sl[0], vdt_of(&L->w_gate), E), r0,
+                        r1, 1, c->gate);
+            matmul_rows(c, &L->w_up, xq + (size_t)sl[1] * c->xq_row, slot_xa(c, xa, sl[1], vdt_of(&L->w_up), E), r0, r1,
+                        1, c->up);
             if (hp->act == SMELT_ACT_SILU)
                 smelt_swiglu_f32(r1 - r0, c->gate + r0, c->up + r0);
             else
@@ -666,7 +682,7 @@ static void decode_worker(void *arg, int ith, int nth) {
         }
         smelt_pool_barrier(c->pool);
         const int zero = 0;
-        matmul_shared(c, (const struct smelt_weight *const[]){&L->w_down}, 1, c->xq[0], &zero, (float *const[]){c->x},
+        matmul_shared(c, (const struct smelt_weight *const[]){&L->w_down}, 1, c->xq[0], NULL, &zero, (float *const[]){c->x},
                       ctr + 3 * DCTR_STRIDE);
         smelt_pool_barrier(c->pool);
         memcpy(xn, c->x, (size_t)E * sizeof *xn);
@@ -676,9 +692,9 @@ static void decode_worker(void *arg, int ith, int nth) {
 
     /* output */
     rmsnorm(xn, x, m->output_norm.data, E, hp->norm_eps, c->kt != NULL);
-    quantize_for(c, (const struct smelt_weight *const[]){&m->output}, 1, xn, E, xq, sl);
+    quantize_for(c, (const struct smelt_weight *const[]){&m->output}, 1, xn, E, xq, xa, sl);
     float *logits = c->logits + (size_t)out * hp->n_vocab;
-    matmul_shared(c, (const struct smelt_weight *const[]){&m->output}, 1, xq, sl, (float *const[]){logits},
+    matmul_shared(c, (const struct smelt_weight *const[]){&m->output}, 1, xq, xa, sl, (float *const[]){logits},
                   c->dctr + (size_t)hp->n_layer * 4 * DCTR_STRIDE);
     smelt_pool_barrier(c->pool);
     if (hp->logit_softcap > 0) {

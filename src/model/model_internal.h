@@ -151,6 +151,8 @@ struct smelt_ctx {
     float *dx, *dxn;    /* [n_threads][d_stride] residual stream and normed input */
     float *dcs;         /* [n_threads][2][n_rot] RoPE angles */
     void *dxq;          /* [n_threads][SMELT_XQ_SLOTS][xq_row] quantized activations */
+    void *dxa;          /* [n_threads][SMELT_XQ_SLOTS][xa_row] the same prepared for x16 (or NULL) */
+    size_t xa_row;
     int32_t *dcpos;     /* [n_threads][attn_ld] positions of gathered cells */
     int64_t d_stride;   /* max(n_embd, n_head*head_dim) rounded up to 16 */
     _Atomic int64_t *dctr; /* [n_layer*4 + 1][DCTR_STRIDE] row-chunk counters, zeroed before each pass */
