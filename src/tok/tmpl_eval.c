@@ -954,8 +954,8 @@ static int binop(struct rctx *c, int op, val a, val b, val *out) {
     }
     if (op == TB_MUL && (a.t == TV_INT || a.t == TV_BOOL) && (b.t == TV_STR || b.t == TV_LIST)) {
         int64_t k = num_i(a);
-        if (k < 0) k = 0;
         size_t unit = b.t == TV_STR ? b.u.s.n : b.u.l->n, total;
+        if (k < 0 || unit == 0) k = 0; /* an empty unit repeats to nothing, however large k is */
         if (!smelt_mul_ok(unit, (size_t)k, &total) || total > TMPL_MAX_OUT)
             return rlimit(c, "repetition result too large");
         if (b.t == TV_STR) {
