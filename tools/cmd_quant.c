@@ -301,6 +301,7 @@ int cmd_quantize(int argc, char **argv) {
             } else if (!s) {
                 qp.imatrix = cal;
                 qp.imatrix_self = true;
+                qp.stats_shrink = SMELT_SELFCAL_SHRINK;
             }
         }
         qp.stats = stats;

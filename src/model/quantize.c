@@ -313,7 +313,7 @@ enum smelt_status smelt_quantize_file(const char *in_path, const char *out_path,
     if (s) goto done;
     if (p->imatrix && (s = smelt_imat_load(p->imatrix, &im))) goto done;
     if (p->stats && !p->reference && !p->dry_run && smelt_imatrix_has_full(p->stats) &&
-        (s = smelt_gptq_new(p->stats, &gptq)))
+        (s = smelt_gptq_new(p->stats, p->stats_shrink, &gptq)))
         goto done;
 
     const char *arch = NULL;

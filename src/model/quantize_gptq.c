@@ -1,8 +1,8 @@
 /* Error-feedback quantization (smelt_quantize_params.stats; the method is
  * described in include/smelt/quantize.h).
  *
- * For an input with second moments H (n x n), damped to A = H/count +
- * lambda*I, let U be the upper-triangular factor with A^-1 = U^T U. Quantizing
+ * For an input with second moments H (n x n), the off-diagonal shrunk by a
+ * factor (1 - shrink) and damped to A = H/count + lambda*I, let U be the upper-triangular factor with A^-1 = U^T U. Quantizing
  * the columns in blocks B = [c0, c0+b) from left to right, the inverse of A
  * restricted to the columns not yet quantized (R) is U_RR^T U_RR, so fixing
  * block B at q with error e = w_B - q costs ||e V||^2 with V = U_BB^-1 and the
@@ -45,23 +45,27 @@ struct gptq_blocks { /* per input group and block size */
 struct gptq_group {
     int64_t n;
     const float *cov; /* for SMELT_GPTQ_DEBUG */
-    double scale, damp;
+    double scale, damp, shrink;
     float *u; /* [n][n] upper, NULL until prepared */
     struct gptq_blocks bl[2]; /* block sizes 32 and 256 */
 };
 
 struct smelt_gptq {
     struct smelt_imatrix *stats;
+    double shrink; /* off-diagonal of the second moments times (1 - shrink) */
     bool debug; /* SMELT_GPTQ_DEBUG */
     struct gptq_group *g;
     int64_t ng;
 };
 
-enum smelt_status smelt_gptq_new(struct smelt_imatrix *stats, struct smelt_gptq **out) {
+enum smelt_status smelt_gptq_new(struct smelt_imatrix *stats, float shrink, struct smelt_gptq **out) {
     *out = NULL;
+    if (!(shrink >= 0.0f && shrink <= 1.0f))
+        return smelt_err(SMELT_ERR_INVALID_ARG, "quantize: second-moment shrinkage %g is not in [0, 1]", (double)shrink);
     struct smelt_gptq *q = smelt_calloc(1, sizeof *q);
     if (!q) return SMELT_ERR_NOMEM;
     q->stats = stats;
+    q->shrink = shrink;
     q->ng = smelt_imatrix_n_groups(stats);
     q->g = smelt_calloc((size_t)(q->ng ? q->ng : 1), sizeof *q->g);
     if (!q->g) {
@@ -92,8 +96,11 @@ bool smelt_gptq_has(struct smelt_gptq *q, const char *name, int64_t ne0) {
     return q && smelt_imatrix_full_of(q->stats, name, &n, NULL, NULL) && n == ne0;
 }
 
-/* U of a group from its second moments. */
-static enum smelt_status factor(struct gptq_group *gr, const float *cov, uint64_t count, int64_t n, const char *name) {
+/* U of a group from its second moments, the off-diagonal shrunk toward 0 (a shrinkage of the
+ * sample covariance toward its diagonal: few calibration tokens estimate the correlations
+ * between columns poorly, and the feedback trusts them fully). */
+static enum smelt_status factor(struct gptq_group *gr, const float *cov, uint64_t count, int64_t n, double shrink,
+                                const char *name) {
     double *a = malloc((size_t)(n * n) * sizeof *a);
     if (!a) return SMELT_ERR_NOMEM;
     const double cnt = (double)(count ? count : 1); /* sums -> means */
@@ -108,7 +115,7 @@ static enum smelt_status factor(struct gptq_group *gr, const float *cov, uint64_
         /* a (column-major, lower part used) = J A J */
         for (int64_t i = 0; i < n; i++)
             for (int64_t j = 0; j < n; j++)
-                a[i + j * n] = (double)cov[(n - 1 - i) * n + (n - 1 - j)] / cnt;
+                a[i + j * n] = (double)cov[(n - 1 - i) * n + (n - 1 - j)] / cnt * (i == j ? 1.0 : 1.0 - shrink);
         for (int64_t i = 0; i < n; i++) a[i + i * n] += damp * mean;
         dpotrf_("L", &ni, a, &ni, &info);
         if (info == 0) dtrtri_("L", "N", &ni, a, &ni, &info);
@@ -127,6 +134,7 @@ static enum smelt_status factor(struct gptq_group *gr, const float *cov, uint64_
             gr->u[i * n + j] = j >= i ? (float)a[(n - 1 - i) + (n - 1 - j) * n] : 0.0f;
     gr->n = n;
     gr->cov = cov;
+    gr->shrink = shrink;
     gr->scale = 1.0 / cnt;
     gr->damp = mean * GPTQ_DAMP;
     free(a);
@@ -186,7 +194,7 @@ enum smelt_status smelt_gptq_prepare(struct smelt_gptq *q, const char *name, int
         return smelt_err(SMELT_ERR_INTERNAL, "quantize: no second moments for '%s'", name);
     struct gptq_group *gr = &q->g[gi];
     enum smelt_status s;
-    if (!gr->u && (s = factor(gr, cov, count, n, name))) return s;
+    if (!gr->u && (s = factor(gr, cov, count, n, q->shrink, name))) return s;
     if (blocks_of(gr, block)) return SMELT_OK;
     for (int k = 0; k < 2; k++)
         if (!gr->bl[k].b) return blocks(gr, &gr->bl[k], block);
@@ -195,12 +203,13 @@ enum smelt_status smelt_gptq_prepare(struct smelt_gptq *q, const char *name, int
 
 size_t smelt_gptq_work_floats(int64_t nrows_max) { return (size_t)(2 * nrows_max * 256 + 256); }
 
-/* (e A e^T) of a row error e under the damped second moments */
+/* (e A e^T) of a row error e under the damped (and shrunk) second moments */
 static double quad(const struct gptq_group *gr, const float *e) {
     double s = 0;
     for (int64_t i = 0; i < gr->n; i++) {
         double r = 0;
-        for (int64_t j = 0; j < gr->n; j++) r += (double)gr->cov[i * gr->n + j] * e[j];
+        for (int64_t j = 0; j < gr->n; j++)
+            r += (double)gr->cov[i * gr->n + j] * e[j] * (i == j ? 1.0 : 1.0 - gr->shrink);
         s += e[i] * (r * gr->scale + gr->damp * e[i]);
     }
     return s;

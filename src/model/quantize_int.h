@@ -11,9 +11,11 @@
 #include "smelt/status.h"
 
 struct smelt_imatrix;
-/* One per output file: the factorisations of every input group, made on first use. */
+/* One per output file: the factorisations of every input group, made on first use.
+ * shrink in [0, 1]: the off-diagonal of the second moments is multiplied by
+ * (1 - shrink) (smelt_quantize_params.stats_shrink). */
 struct smelt_gptq;
-enum smelt_status smelt_gptq_new(struct smelt_imatrix *stats, struct smelt_gptq **out);
+enum smelt_status smelt_gptq_new(struct smelt_imatrix *stats, float shrink, struct smelt_gptq **out);
 void smelt_gptq_free(struct smelt_gptq *q);
 /* Whether weight `name` (rows of ne0) has second moments. */
 bool smelt_gptq_has(struct smelt_gptq *q, const char *name, int64_t ne0);

@@ -22,6 +22,6 @@ set_tests_properties(quantize_roundtrip quantize_imatrix PROPERTIES ENVIRONMENT
 # Error feedback (GPTQ-style, src/model/quantize_gptq.c) on a synthetic layer: lower held-out
 # output error than the diagonal importances alone for every type, row independence, damping.
 smelt_add_test_exe(test_error_feedback ${CMAKE_CURRENT_LIST_DIR}/test_error_feedback.c)
-foreach(_c gain rows degenerate pos0)
+foreach(_c gain rows degenerate pos0 shrink)
   add_test(NAME quantize_error_feedback_${_c} COMMAND test_error_feedback ${_c})
 endforeach()
