@@ -11,7 +11,8 @@
  *   TYPE K M  one shape, e.g. q4_1 576 1536
  * THREADS 2 splits the rows in two halves like the model does (one barrier per call).
  * Run under SMELT_ISA=generic|avx2|avx512 to compare tiers and SMELT_MATMUL=dot
- * to compare the tiled matmul with one vec_dot per output. Each figure is the
+ * to compare the tiled matmul with one vec_dot per output (SMELT_MATMUL=x16: the
+ * AVX-512 kernels over x16-packed weights, smelt_x16_matmul, where the type has one). Each figure is the
  * best of several timing rounds (the machine is shared). */
 #include <pthread.h>
 #include <stdbool.h>
@@ -22,6 +23,7 @@
 #include <time.h>
 
 #include "kernels/kernels.h"
+#include "kernels/x16.h"
 
 static double now(void) {
     struct timespec ts;
@@ -39,6 +41,7 @@ struct job {
     int nth;
     int reps;
     pthread_barrier_t *bar;
+    const void *packed; /* x16-packed weight (SMELT_MATMUL=x16), else NULL */
 };
 
 struct targ {
@@ -47,6 +50,12 @@ struct targ {
 };
 
 static void run_part(const struct job *j, int ith) {
+    if (j->packed) { /* row groups of 16 split between the threads */
+        const int64_t ng = j->M / 16, per = (ng + j->nth - 1) / j->nth;
+        const int64_t g0 = per * ith, g1 = g0 + per < ng ? g0 + per : ng;
+        if (g0 < g1) smelt_x16_matmul(j->type, j->K, j->packed, g0, g1, j->xq, j->xrs, j->nt, j->y, j->M);
+        return;
+    }
     const int64_t per = (j->M + j->nth - 1) / j->nth;
     const int64_t r0 = per * ith, r1 = r0 + per < j->M ? r0 + per : j->M;
     smelt_matmul_rows(j->w, j->type, j->K, r0, r1, j->xq, j->xrs, j->nt, j->y, j->M,
@@ -121,15 +130,26 @@ static void bench_one(uint32_t type, int64_t K, int64_t M, const int64_t *nts, i
     }
     for (int64_t i = 0; i < ntmax * K; i++) x[i] = (float)((i * 104729) % 2001 - 1000) * 1e-3f;
     smelt_quantize_rows(x, ntmax, K, tr->vec_dot_type, xq);
+    void *packed = NULL;
+    const char *mm = getenv("SMELT_MATMUL");
+    if (mm && strcmp(mm, "x16") == 0) {
+        if (!smelt_x16_available() || !smelt_x16_supported(type, K, M)) {
+            printf("%-6s K=%-5lld M=%-6lld: no x16 kernel here\n", tr->name, (long long)K, (long long)M);
+            free(wf), free(x), free(y), free(w), free(xq);
+            return;
+        }
+        packed = malloc(smelt_x16_size(type, K, M));
+        smelt_x16_pack(type, K, M, w, packed);
+    }
     for (int i = 0; i < n_nt; i++) {
-        struct job j = {w, type, K, M, nts[i], xq, xrs, y, nth, 0, NULL};
+        struct job j = {w, type, K, M, nts[i], xq, xrs, y, nth, 0, NULL, packed};
         const double t = time_job(&j, secs);
         printf("%-6s K=%-5lld M=%-6lld n_tok=%-4lld thr=%d %10.1f us/call %7.2f GMAC/s %6.2f GB/s(w)\n", tr->name,
                (long long)K, (long long)M, (long long)nts[i], nth, t * 1e6, (double)M * K * nts[i] / t * 1e-9,
                (double)M * wrs / t * 1e-9);
         fflush(stdout);
     }
-    free(wf), free(x), free(y), free(w), free(xq);
+    free(wf), free(x), free(y), free(w), free(xq), free(packed);
 }
 
 int main(int argc, char **argv) {

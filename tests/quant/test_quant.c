@@ -24,18 +24,14 @@
 #include "kernels/kernels.h"
 #include "quant/quant.h"
 #include "quant/quant_blocks.h"
+#include "rng.h"
 
 #define GUARD 64
 #define GUARD_BYTE 0xcd
 
 /* ---- deterministic random numbers ---- */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint32_t rng_u32(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
+static uint32_t rng_u32(void) { return test_u32(&rng_state); }
 static float rng_unif(void) { return (float)(rng_u32() & 0xffffff) / 16777216.0f; } /* [0,1) */
 static float rng_normal(void) {
     float s = 0;

@@ -23,17 +23,13 @@
 #include "quant/quant.h"
 #include "quant/quant_blocks.h"
 #include "quant/quant_imat.h"
+#include "rng.h"
 
 #define NPR 512
 #define NROWS 8
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-static uint32_t rng_u32(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
+static uint32_t rng_u32(void) { return test_u32(&rng_state); }
 static float rng_unif(void) { return ((float)(rng_u32() & 0xffffff) + 0.5f) / 16777216.0f; } /* (0,1) */
 static float rng_normal(void) {
     return sqrtf(-2 * logf(rng_unif())) * cosf(6.2831853f * rng_unif());

@@ -28,6 +28,7 @@
 #include "quant/quant.h"
 #include "quant/quant_imat.h"
 #include "smelt/quantize.h"
+#include "rng.h"
 
 #define D 512     /* input columns */
 #define R 48      /* weight rows */
@@ -35,12 +36,7 @@
 #define RANK 16   /* mixing rank */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint32_t rng_u32(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
+static uint32_t rng_u32(void) { return test_u32(&rng_state); }
 static float rng_unif(void) { return ((float)(rng_u32() & 0xffffff) + 0.5f) / 16777216.0f; }
 static float rng_normal(void) { return sqrtf(-2 * logf(rng_unif())) * cosf(6.2831853f * rng_unif()); }
 
