@@ -107,19 +107,27 @@ static void pack_block(uint32_t type, const uint8_t *src, size_t rs, uint8_t *o)
         break;
     case SMELT_TYPE_Q5_0:
         for (int r = 0; r < 16; r++) h[r] = ((const smelt_block_q5_0 *)(src + r * rs))->d;
-        memset(o + 32, 0, 64);
-        for (int s = 0; s < 8; s++)
-            for (int r = 0; r < 16; r++)
-                for (int k = 0; k < 4; k++)
-                    if (cd[r][4 * s + k] & 16) o[32 + 8 * s + (4 * r + k) / 8] |= (uint8_t)(1u << ((4 * r + k) % 8));
+        for (int s = 0; s < 8; s++) { /* bit 4r + k of step s: bit 4s + k of row r's qh */
+            uint64_t bits = 0;
+            for (int r = 0; r < 16; r++) {
+                uint32_t qh;
+                memcpy(&qh, ((const smelt_block_q5_0 *)(src + r * rs))->qh, 4);
+                bits |= (uint64_t)((qh >> (4 * s)) & 15) << (4 * r);
+            }
+            for (int i = 0; i < 8; i++) o[32 + 8 * s + i] = (uint8_t)(bits >> (8 * i));
+        }
         put_nibbles(o + 96, cd, 0);
         break;
     case SMELT_TYPE_Q8_0:
         for (int r = 0; r < 16; r++) {
             const smelt_block_q8_0 *b = (const smelt_block_q8_0 *)(src + r * rs);
             h[r] = b->d;
-            for (int s = 0; s < 8; s++)
-                for (int k = 0; k < 4; k++) o[32 + 64 * s + 4 * r + k] = (uint8_t)(b->qs[4 * s + k] + 128);
+            for (int s = 0; s < 8; s++) { /* 4 codes at a time: + 128 is a flip of each byte's top bit */
+                uint32_t v;
+                memcpy(&v, b->qs + 4 * s, 4);
+                v ^= 0x80808080u;
+                memcpy(o + 32 + 64 * s + 4 * r, &v, 4);
+            }
         }
         break;
     case SMELT_TYPE_Q4_K:
