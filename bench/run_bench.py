@@ -105,7 +105,9 @@ def resolve_model(name, smelt=None, commands=None):
 
 
 def cpu_info():
-    model, flags = "unknown", []
+    """(model name with its family/model/stepping, flags). VMs often report a bare "AMD EPYC", so
+    the family tells the core apart: AMD family 25 (0x19) is Zen 3/Zen 4, 26 (0x1a) Zen 5."""
+    model, flags, ids = "unknown", [], {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -115,8 +117,14 @@ def cpu_info():
                     model = v.strip()
                 elif k == "flags" and not flags:
                     flags = v.split()
+                elif k in ("vendor_id", "cpu family", "model", "stepping") and k not in ids:
+                    ids[k] = v.strip()
     except OSError:
         pass
+    if "cpu family" in ids:
+        core = {"25": "Zen 3/Zen 4", "26": "Zen 5"}.get(ids["cpu family"]) if ids.get("vendor_id") == "AuthenticAMD" else None
+        model += (f" (family {ids['cpu family']}, model {ids.get('model', '?')}, stepping {ids.get('stepping', '?')}"
+                  + (f": {core}" if core else "") + ")")
     return model, flags
 
 
