@@ -27,11 +27,13 @@
 #define N_TRIALS 5
 #define MAX_THREADS 64
 #define MAX_SIZES 32
+#define MAX_STREAMS 16
 
 struct slice {
     const __m256i *p;
     size_t n;     /* number of 32-byte vectors */
     int passes;
+    int streams;
     pthread_barrier_t *start;
     double t0, t1; /* this thread's own start and end of the timed passes */
     uint64_t sink;
@@ -43,16 +45,22 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static uint64_t read_slice(const __m256i *p, size_t n) {
+/* n vectors from p in `streams` equal parts read side by side (one sequential
+ * stream per part): the hardware prefetchers track each part separately, so a
+ * thread keeps more misses in flight than with one stream */
+static uint64_t read_slice(const __m256i *p, size_t n, int streams) {
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        a0 = _mm256_add_epi64(a0, _mm256_load_si256(p + i));
-        a1 = _mm256_add_epi64(a1, _mm256_load_si256(p + i + 1));
-        a2 = _mm256_add_epi64(a2, _mm256_load_si256(p + i + 2));
-        a3 = _mm256_add_epi64(a3, _mm256_load_si256(p + i + 3));
-    }
-    for (; i < n; i++) a0 = _mm256_add_epi64(a0, _mm256_load_si256(p + i));
+    const size_t part = n / (size_t)streams / 4 * 4;
+    const __m256i *q[MAX_STREAMS];
+    for (int k = 0; k < streams; k++) q[k] = p + (size_t)k * part;
+    for (size_t i = 0; i < part; i += 4)
+        for (int k = 0; k < streams; k++) {
+            a0 = _mm256_add_epi64(a0, _mm256_load_si256(q[k] + i));
+            a1 = _mm256_add_epi64(a1, _mm256_load_si256(q[k] + i + 1));
+            a2 = _mm256_add_epi64(a2, _mm256_load_si256(q[k] + i + 2));
+            a3 = _mm256_add_epi64(a3, _mm256_load_si256(q[k] + i + 3));
+        }
+    for (size_t i = part * (size_t)streams; i < n; i++) a0 = _mm256_add_epi64(a0, _mm256_load_si256(p + i));
     a0 = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
     return (uint64_t)_mm256_extract_epi64(a0, 0) ^ (uint64_t)_mm256_extract_epi64(a0, 3);
 }
@@ -68,7 +76,7 @@ static void *read_main(void *arg) {
     pthread_barrier_wait(s->start);
     s->t0 = now_s();
     uint64_t acc = 0;
-    for (int k = 0; k < s->passes; k++) acc += read_slice(s->p, s->n);
+    for (int k = 0; k < s->passes; k++) acc += read_slice(s->p, s->n, s->streams);
     s->t1 = now_s();
     s->sink = acc;
     return NULL;
@@ -106,11 +114,17 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    int nt = 2, json = 0, small_pages = 0, n_sizes = 0;
+    int nt = 2, json = 0, small_pages = 0, n_sizes = 0, streams = 1;
     long sizes[MAX_SIZES];
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc) {
             nt = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "-s") && i + 1 < argc) {
+            streams = atoi(argv[++i]);
+            if (streams < 1 || streams > MAX_STREAMS) {
+                fprintf(stderr, "bw_probe: streams must be 1..%d\n", MAX_STREAMS);
+                return 1;
+            }
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
         } else if (!strcmp(argv[i], "--small-pages")) {
@@ -156,6 +170,7 @@ int main(int argc, char **argv) {
             size_t lo = nvec * (size_t)t / (size_t)nt, hi = nvec * (size_t)(t + 1) / (size_t)nt;
             sl[t].p = buf + lo;
             sl[t].n = hi - lo;
+            sl[t].streams = streams;
             pthread_create(&th[t], NULL, touch_main, &sl[t]);
         }
         for (int t = 0; t < nt; t++) pthread_join(th[t], NULL);

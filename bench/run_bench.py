@@ -25,9 +25,12 @@ load, thermal state) hit both alike. Before each round the script samples, over 
 how many CPUs other processes use (and with --max-busy waits for a quiet moment). Reported per
 engine and test: median, mean, sample sd and best of tokens/s over the rounds, the ratios
 smelt/llama.cpp of the medians and of the bests, and the peak RSS of the process (ru_maxrss from
-wait4). The bandwidth probe (bench/bw_probe.c, compiled here with
-cc -O2 -mavx2) reads working sets of 16..512 MB with the same number of threads; the decode
-ceiling is bandwidth / model bytes, since each generated token reads every weight once.
+wait4). The bandwidth probe (bench/bw_probe.c, compiled here with cc -O2 -mavx2) runs in every
+round right after each model's two engines, on a working set of the model file's size with the same
+number of threads; the decode ceiling is bandwidth / model bytes, since each generated token reads
+every weight once, and the decode share of it is given as median/median, best/best and the median
+of the rounds' own shares. After the rounds the probe also reads working sets of 16..512 MB once
+(a table of the machine's cache and DRAM bandwidth).
 
 The peer binary comes from bench/build_peer.sh (built once, cached in ~/.cache/smelt/peer).
 With --json PATH, every number of the run (per-round t/s, RSS and wall times, statistics, bandwidth,
@@ -328,14 +331,23 @@ def render(ctx):
         L.append(f"Peak RSS (max over rounds): smelt {max(rs) / 1024:.1f} MiB, llama.cpp {max(rq) / 1024:.1f} MiB "
                  f"(ratio {max(rs) / max(rq):.2f}). Wall time per process (median): smelt "
                  f"{statistics.median(m['smelt']['wall']):.2f} s, llama.cpp {statistics.median(m['peer']['wall']):.2f} s.")
-        if ctx["bw_ceiling_gbs"] and m["size"]:
-            ceil = ctx["bw_ceiling_gbs"] * 1e9 / m["size"]
-            line = f"Decode ceiling at {ctx['bw_ceiling_gbs']:.1f} GB/s: {ceil:.0f} t/s"
-            if m["smelt"]["tg"] and m["peer"]["tg"]:
-                line += (f"; the best tg round reaches {100 * m['smelt']['tg']['best'] / ceil:.0f}% of it for smelt, "
-                         f"{100 * m['peer']['tg']['best'] / ceil:.0f}% for llama.cpp")
+        if m.get("bw") and m["size"] and m["smelt"]["tg"] and m["peer"]["tg"]:
+            b = m["bw"]
+            cmed, cbest = b["median"] * 1e9 / m["size"], b["best"] * 1e9 / m["size"]
             L.append("")
-            L.append(line + ".")
+            L.append(f"Decode ceiling: the read bandwidth of a {m['file_bytes'] / 2**20:.0f} MB working set, probed in "
+                     f"every round beside the engines (bw_probe, best of its trials): median {b['median']:.1f} GB/s, "
+                     f"best {b['best']:.1f} GB/s, i.e. {cmed:.0f} / {cbest:.0f} t/s for these weights.")
+            L.append("")
+            L.append("| tg share of the ceiling | smelt | llama.cpp |")
+            L.append("| --- | ---: | ---: |")
+            L.append(f"| median t/s / median ceiling | **{100 * m['smelt']['tg']['median'] / cmed:.0f} %** | "
+                     f"{100 * m['peer']['tg']['median'] / cmed:.0f} % |")
+            L.append(f"| best t/s / best ceiling | {100 * m['smelt']['tg']['best'] / cbest:.0f} % | "
+                     f"{100 * m['peer']['tg']['best'] / cbest:.0f} % |")
+            if m["smelt"].get("tg_share"):
+                L.append(f"| median of the rounds' own shares | {100 * statistics.median(m['smelt']['tg_share']):.0f} % | "
+                         f"{100 * statistics.median(m['peer']['tg_share']):.0f} % |")
         L.append("")
         L.append("<details><summary>per-round t/s</summary>")
         L.append("")
@@ -346,6 +358,8 @@ def render(ctx):
                     L.append(f"- {'smelt' if eng == 'smelt' else 'llama.cpp'} {t}: "
                              + ", ".join(f"{x:.1f}" for x in s["values"]))
         L.append("")
+        if m.get("bw"):
+            L.append(f"- bandwidth GB/s at {m['file_bytes'] / 2**20:.0f} MB: " + ", ".join(f"{x:.1f}" for x in m["bw"]["values"]))
         L.append(f"- CPUs used by other processes just before each round (2 s sample): "
                  + ", ".join(f"{x:.2f}" for x in ctx["round_busy"]))
         L.append("")
@@ -362,9 +376,11 @@ def render(ctx):
         for r in ctx["bw"]["results"]:
             L.append(f"| {r['size_mb']} MB | {r['best_gbs']:.1f} | {r['median_gbs']:.1f} |")
         L.append("")
-        L.append(f"The decode ceiling above uses the best trial at the largest working set "
-                 f"({ctx['bw_ceiling_gbs']:.1f} GB/s): tokens/s <= bandwidth / weight bytes, since every "
-                 "generated token reads each weight once (KV-cache reads and the first layers' cache hits ignored).")
+        L.append("Measured once, after the rounds. The decode ceilings above come from the probes taken in "
+                 "every round at each model's own working-set size instead: tokens/s <= bandwidth / weight bytes, "
+                 "since every generated token reads each weight once (KV-cache reads ignored). On the shared VM "
+                 "the bandwidth a process gets changes within seconds (seen in session 6: 38 or 64-80 GB/s at "
+                 "256 MB, switching mid-run), so a single probe can sit far from the rounds' conditions.")
         L.append("")
     L.append("### Commands")
     L.append("")
@@ -468,9 +484,13 @@ def main():
 
     results, round_busy = [], []
     for name, path in models:
-        m = {"name": name, "path": path, "file_bytes": os.path.getsize(path), "size": None,
+        m = {"name": name, "path": path, "file_bytes": os.path.getsize(path), "size": None, "bw": [],
              "smelt": {"pp": [], "tg": [], "rss": [], "wall": []}, "peer": {"pp": [], "tg": [], "rss": [], "wall": []}}
         results.append(m)
+    probe = None
+    if not a.no_bw:
+        probe, cc_cmd = build_bw_probe()
+        commands.append(" ".join(shlex.quote(x) for x in cc_cmd))
     try:
         for r in range(a.rounds):
             busy = others_cpus()
@@ -503,18 +523,26 @@ def main():
                     log(f"round {r + 1}/{a.rounds} {m['name']} {'smelt' if eng == 'smelt' else 'llama.cpp':9s} "
                         f"pp{a.p} {res['pp']:8.1f} t/s  tg{a.n} {res['tg']:7.1f} t/s  "
                         f"peak RSS {res['rss_kib'] / 1024:6.1f} MiB")
+                if probe:  # the bandwidth of the model's working set, in the same round as its runs
+                    cmd = [probe, "-t", str(a.threads), "--json", str(max(1, round(m["file_bytes"] / 2**20)))]
+                    rc, out, err, _, _ = run_measured(cmd)
+                    if rc != 0:
+                        raise RuntimeError(f"bw_probe failed (exit {rc}): {err.strip()}")
+                    m["bw"].append(first_json(out)["results"][0]["best_gbs"])
+                    c = " ".join(shlex.quote(x) for x in cmd)
+                    if c not in commands:
+                        commands.append(c)
+                    log(f"round {r + 1}/{a.rounds} {m['name']} bandwidth at {cmd[-1]} MB: {m['bw'][-1]:.1f} GB/s")
     except RuntimeError as e:
         sys.exit(f"run_bench: {e}")
 
     bw, bw_ceiling = None, None
-    if not a.no_bw:
-        exe, cc_cmd = build_bw_probe()
-        cmd = [exe, "-t", str(a.threads), "--json"]
+    if probe:
+        cmd = [probe, "-t", str(a.threads), "--json"]
         rc, out, err, _, _ = run_measured(cmd)
         if rc == 0:
             bw = first_json(out)
             bw_ceiling = bw["results"][-1]["best_gbs"]
-            commands.append(" ".join(shlex.quote(x) for x in cc_cmd))
             commands.append(" ".join(shlex.quote(x) for x in cmd))
             log("bandwidth GB/s (best/median): " + ", ".join(
                 f"{x['size_mb']}MB {x['best_gbs']:.1f}/{x['median_gbs']:.1f}" for x in bw["results"]))
@@ -523,6 +551,12 @@ def main():
     load_after = loadavg()
 
     for m in results:
+        # per-round decode share of that round's ceiling (bandwidth / weight bytes), before the
+        # t/s lists become statistics
+        if m["bw"] and m["size"]:
+            for eng in ("smelt", "peer"):
+                m[eng]["tg_share"] = [t / (g * 1e9 / m["size"]) for t, g in zip(m[eng]["tg"], m["bw"])]
+        m["bw"] = stats(m["bw"]) if m["bw"] else None
         for eng in ("smelt", "peer"):
             for t in ("pp", "tg"):
                 m[eng][t] = stats(m[eng][t])
