@@ -548,28 +548,38 @@ static const void *slot_xa(const struct smelt_ctx *c, const char *xa, int i, uin
  * 128 KiB of weights (a long run for the prefetchers: 32 KiB chunks were 20 %
  * slower than static halves, 128-512 KiB about 5 % faster) and a multiple of
  * `unit` rows (a multiple of 16). */
-static int64_t chunk_rows(const struct smelt_weight *w, int64_t unit) {
-    int64_t r = (int64_t)(131072 / (w->row_bytes ? w->row_bytes : 1));
-    r = r / unit * unit;
-    return r < unit ? unit : r;
+/* A one-token matmul of w is cut into a multiple of nth chunks of ~128 KiB
+ * (a few whole read streams each): equal chunk counts per thread, so that
+ * the threads, when equally fast, reach the barrier after it together. */
+static int64_t decode_chunks(const struct smelt_weight *w, int nth) {
+    const int64_t bytes = w->ne1 * (int64_t)w->row_bytes, per = (int64_t)nth * 131072;
+    return nth * ((bytes + per - 1) / per);
+}
+
+/* rows [*r0, *r1) of chunk k of n over `rows` rows cut in units of `unit`
+ * rows (the chunks differ by at most one unit; the last unit may be short) */
+static void chunk_range(int64_t rows, int64_t unit, int64_t n, int64_t k, int64_t *r0, int64_t *r1) {
+    const int64_t units = (rows + unit - 1) / unit;
+    *r0 = units * k / n * unit;
+    *r1 = units * (k + 1) / n * unit;
+    if (*r1 > rows) *r1 = rows;
 }
 
 /* The rows of up to 3 weights multiplying the same token, taken chunk by
  * chunk from *ctr: weight i reads xq + slot[i] * xq_row and writes y[i]. */
 static void matmul_shared(const struct smelt_ctx *c, const struct smelt_weight *const *ws, int n, const char *xq,
-                          const char *xa, const int *slot, float *const *y, _Atomic int64_t *ctr) {
-    int64_t chunk[3], first[4] = {0};
-    for (int i = 0; i < n; i++) {
-        chunk[i] = chunk_rows(ws[i], 16);
-        first[i + 1] = first[i] + (ws[i]->ne1 + chunk[i] - 1) / chunk[i];
-    }
+                          const char *xa, const int *slot, float *const *y, _Atomic int64_t *ctr, int nth) {
+    int64_t first[4] = {0};
+    for (int i = 0; i < n; i++) first[i + 1] = first[i] + decode_chunks(ws[i], nth);
     for (;;) {
         const int64_t k = atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed);
         if (k >= first[n]) return;
         int i = 0;
         while (k >= first[i + 1]) i++;
-        const int64_t r0 = (k - first[i]) * chunk[i], r1 = r0 + chunk[i] < ws[i]->ne1 ? r0 + chunk[i] : ws[i]->ne1;
-        matmul_rows(c, ws[i], xq + (size_t)slot[i] * c->xq_row, slot_xa(c, xa, slot[i], vdt_of(ws[i]), ws[i]->ne0), r0,
+        int64_t r0, r1;
+        chunk_range(ws[i]->ne1, 16, first[i + 1] - first[i], k - first[i], &r0, &r1);
+        if (r0 < r1)
+            matmul_rows(c, ws[i], xq + (size_t)slot[i] * c->xq_row, slot_xa(c, xa, slot[i], vdt_of(ws[i]), ws[i]->ne0), r0,
                     r1, 1, y[i]);
     }
 }
@@ -619,7 +629,7 @@ static void decode_worker(void *arg, int ith, int nth) {
         const struct smelt_weight *wqkv[3] = {&L->wq, &L->wk, &L->wv};
         quantize_for(c, wqkv, 3, xn, E, xq, xa, sl);
         _Atomic int64_t *ctr = c->dctr + (size_t)il * 4 * DCTR_STRIDE;
-        matmul_shared(c, wqkv, 3, xq, xa, sl, (float *const[]){c->q, c->k, c->v}, ctr);
+        matmul_shared(c, wqkv, 3, xq, xa, sl, (float *const[]){c->q, c->k, c->v}, ctr, nth);
         smelt_pool_barrier(c->pool);
         const bool swa = smelt_layer_is_swa(hp, il);
         for (int64_t kvh = ith; kvh < NKV; kvh += nth) {
@@ -651,7 +661,7 @@ static void decode_worker(void *arg, int ith, int nth) {
         if (il == hp->n_layer - 1 && out < 0) return; /* the cache is complete; no logits wanted */
         quantize_for(c, (const struct smelt_weight *const[]){&L->wo}, 1, c->att, QD, xq, xa, sl);
         matmul_shared(c, (const struct smelt_weight *const[]){&L->wo}, 1, xq, xa, sl, (float *const[]){c->xn},
-                      ctr + DCTR_STRIDE);
+                      ctr + DCTR_STRIDE, nth);
         smelt_pool_barrier(c->pool);
 
         /* FFN block */
@@ -665,11 +675,13 @@ static void decode_worker(void *arg, int ith, int nth) {
         const uint32_t dvt = vdt_of(&L->w_down);
         int64_t unit = smelt_quant_traits(dvt)->blck;
         while (unit % 16) unit *= 2;
-        const int64_t gchunk = chunk_rows(&L->w_gate, unit);
+        const int64_t gn = decode_chunks(&L->w_gate, nth); /* each chunk: its gate and its up rows */
         for (;;) {
-            const int64_t r0 = atomic_fetch_add_explicit(ctr + 2 * DCTR_STRIDE, 1, memory_order_relaxed) * gchunk;
-            if (r0 >= F) break;
-            const int64_t r1 = r0 + gchunk < F ? r0 + gchunk : F;
+            const int64_t k = atomic_fetch_add_explicit(ctr + 2 * DCTR_STRIDE, 1, memory_order_relaxed);
+            if (k >= gn) break;
+            int64_t r0, r1;
+            chunk_range(F, unit, gn, k, &r0, &r1);
+            if (r0 >= r1) continue;
             matmul_rows(c, &L->w_gate, xq + (size_t)sl[0] * c->xq_row, slot_xa(c, xa, sl[0], vdt_of(&L->w_gate), E), r0,
                         r1, 1, c->gate);
             matmul_rows(c, &L->w_up, xq + (size_t)sl[1] * c->xq_row, slot_xa(c, xa, sl[1], vdt_of(&L->w_up), E), r0, r1,
@@ -683,7 +695,7 @@ static void decode_worker(void *arg, int ith, int nth) {
         smelt_pool_barrier(c->pool);
         const int zero = 0;
         matmul_shared(c, (const struct smelt_weight *const[]){&L->w_down}, 1, c->xq[0], NULL, &zero, (float *const[]){c->x},
-                      ctr + 3 * DCTR_STRIDE);
+                      ctr + 3 * DCTR_STRIDE, nth);
         smelt_pool_barrier(c->pool);
         memcpy(xn, c->x, (size_t)E * sizeof *xn);
         if (hp->post_norms) rmsnorm(xn, xn, L->post_ffn_norm.data, E, hp->norm_eps, c->kt != NULL);
@@ -695,7 +707,7 @@ static void decode_worker(void *arg, int ith, int nth) {
     quantize_for(c, (const struct smelt_weight *const[]){&m->output}, 1, xn, E, xq, xa, sl);
     float *logits = c->logits + (size_t)out * hp->n_vocab;
     matmul_shared(c, (const struct smelt_weight *const[]){&m->output}, 1, xq, xa, sl, (float *const[]){logits},
-                  c->dctr + (size_t)hp->n_layer * 4 * DCTR_STRIDE);
+                  c->dctr + (size_t)hp->n_layer * 4 * DCTR_STRIDE, nth);
     smelt_pool_barrier(c->pool);
     if (hp->logit_softcap > 0) {
         int64_t r0, r1;
