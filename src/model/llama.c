@@ -544,15 +544,20 @@ static const void *slot_xa(const struct smelt_ctx *c, const char *xa, int i, uin
 
 /* Row chunks of the one-token matmuls are handed out from a counter, so that
  * a thread slowed by the machine (a shared VM, uneven memory bandwidth) takes
- * fewer of them and nobody waits long at the next barrier. A chunk holds about
- * 128 KiB of weights (a long run for the prefetchers: 32 KiB chunks were 20 %
- * slower than static halves, 128-512 KiB about 5 % faster) and a multiple of
- * `unit` rows (a multiple of 16). */
-/* A one-token matmul of w is cut into a multiple of nth chunks of ~128 KiB
- * (a few whole read streams each): equal chunk counts per thread, so that
- * the threads, when equally fast, reach the barrier after it together. */
+ * fewer of them. A chunk holds a multiple of `unit` rows (a multiple of 16)
+ * and at most DECODE_CHUNK_BYTES of weights: long chunks are long sequential
+ * read streams. Zen 4 VM (session 5): 32 KiB chunks 20 % slower than static
+ * halves, 128-512 KiB about 5 % faster. Zen 5 VM (session 6): 512 KiB-1 MiB
+ * 5-10 % faster than 128 KiB (dev/speed/RESULTS.md). The per-layer matrices
+ * of the small models then come in one chunk per thread; big ones (the
+ * output matrix) in many. */
+#define DECODE_CHUNK_BYTES ((int64_t)1 << 20)
+
+/* A one-token matmul of w is cut into a multiple of nth chunks of at most
+ * DECODE_CHUNK_BYTES: equal chunk counts per thread, so that the threads,
+ * when equally fast, reach the barrier after it together. */
 static int64_t decode_chunks(const struct smelt_weight *w, int nth) {
-    const int64_t bytes = w->ne1 * (int64_t)w->row_bytes, per = (int64_t)nth * 131072;
+    const int64_t bytes = w->ne1 * (int64_t)w->row_bytes, per = (int64_t)nth * DECODE_CHUNK_BYTES;
     return nth * ((bytes + per - 1) / per);
 }
 
