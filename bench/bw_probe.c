@@ -1,7 +1,9 @@
 /* bw_probe: memory read bandwidth with T threads at several working-set sizes.
  *
  *   cc -O2 -mavx2 -pthread bench/bw_probe.c -o bw_probe
- *   ./bw_probe [-t THREADS] [--json] [--small-pages] [SIZE_MB ...]   (default: -t 2, 16 32 64 128 256 512)
+ *   ./bw_probe [-t THREADS] [-s STREAMS] [--json] [--small-pages] [SIZE_MB ...]
+ *     (default: -t 2 -s 1, sizes 16 32 64 128 256 512; -s: each thread reads its slice as that many
+ *     interleaved sequential streams, 1..16)
  *
  * Each thread first-touches and then streams its own contiguous slice of one buffer of SIZE_MB
  * with 256-bit loads (four independent accumulators, so the loads are not serialised on a
@@ -133,7 +135,7 @@ int main(int argc, char **argv) {
             char *end;
             long mb = strtol(argv[i], &end, 10);
             if (*end || mb < 1 || mb > 65536 || n_sizes == MAX_SIZES) {
-                fprintf(stderr, "usage: bw_probe [-t THREADS] [--json] [--small-pages] [SIZE_MB ...]\n");
+                fprintf(stderr, "usage: bw_probe [-t THREADS] [-s STREAMS] [--json] [--small-pages] [SIZE_MB ...]\n");
                 return 1;
             }
             sizes[n_sizes++] = mb;
