@@ -119,7 +119,7 @@ def plot(data, out):
                 ax.bar(i + (j - 0.5) * w, r, w, color=colour, alpha=0.85, label=label if i == 0 else None)
                 ax.text(i + (j - 0.5) * w, r, f"{r:.0f}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(len(models)))
-    ax.set_xticklabels([m["name"] for m in models], fontsize=9)
+    ax.set_xticklabels([m["name"] for m in models], fontsize=8, rotation=12)
     ax.set_title("peak RSS, MiB (max over rounds)", fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
