@@ -61,18 +61,32 @@ int cmd_inspect(int argc, char **argv) {
 int cmd_tokenize(int argc, char **argv) {
     struct cli_opts o;
     if (!cli_parse(argc, argv, 2, "mk", &o, "tokenize")) return 2;
-    struct smelt_model *m;
-    if (!cli_load(&o, &m, NULL)) return 1;
+    /* the vocabulary only (like llama-tokenize): no weights are read or packed */
+    char *path = NULL;
+    if (smelt_hub_resolve(o.model ? o.model : "smollm2-135m", &path)) {
+        cli_error("%s", smelt_last_error());
+        return 1;
+    }
+    struct smelt_gguf *g = NULL;
+    struct smelt_tok *t = NULL;
+    enum smelt_status st = smelt_gguf_open(path, &g);
+    free(path);
+    if (!st) st = smelt_tok_from_gguf(g, &t);
+    if (st) {
+        cli_error("%s", smelt_last_error());
+        smelt_gguf_free(g);
+        return 1;
+    }
     size_t len;
     char *text = cli_read_file("-", &len);
     if (!text) {
-        smelt_model_free(m);
+        smelt_tok_free(t);
+        smelt_gguf_free(g);
         return 1;
     }
-    const struct smelt_tok *t = smelt_model_tok(m);
     int32_t *ids = NULL;
     size_t n = 0;
-    enum smelt_status st = smelt_tok_encode(t, text, len, !o.no_special, !o.no_parse_special, &ids, &n);
+    st = smelt_tok_encode(t, text, len, !o.no_special, !o.no_parse_special, &ids, &n);
     int rc = 0;
     if (st) {
         cli_error("%s", smelt_last_error());
@@ -92,6 +106,7 @@ int cmd_tokenize(int argc, char **argv) {
     }
     free(ids);
     free(text);
-    smelt_model_free(m);
+    smelt_tok_free(t);
+    smelt_gguf_free(g);
     return rc;
 }

@@ -1,6 +1,6 @@
 # End-to-end CLI tests (pytest driving the real binary on the real model).
 set(_cli_cmd ${SMELT_PYTHON} -m pytest -q -p no:cacheprovider ${CMAKE_CURRENT_LIST_DIR}/test_cli.py
-    --smelt $<TARGET_FILE:smelt> --model-dir ${SMELT_MODEL_DIR})
+    --smelt $<TARGET_FILE:smelt> --model-dir ${SMELT_MODEL_DIR} --vocab-dir ${SMELT_SHARED_DIR}/testdata/vocab)
 # Two tests compare greedy text with llama.cpp's (AVX2 build), so this run pins the AVX2 tier,
 # whose arithmetic is llama.cpp's bit for bit.
 add_test(NAME cli_e2e COMMAND ${_cli_cmd})
