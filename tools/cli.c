@@ -132,17 +132,21 @@ bool cli_parse(int argc, char **argv, int start, const char *allowed, struct cli
     return true;
 }
 
-bool cli_load(const struct cli_opts *o, struct smelt_model **m, struct smelt_ctx **c) {
-    *m = NULL;
-    if (c) *c = NULL;
-    const char *name = o->model ? o->model : "smollm2-135m";
-    char *path = NULL;
-    enum smelt_status st = smelt_hub_resolve(name, &path);
-    if (st) {
+bool cli_model_path(const struct cli_opts *o, char **path) {
+    *path = NULL;
+    if (smelt_hub_resolve(o->model ? o->model : "smollm2-135m", path)) {
         cli_error("%s", smelt_last_error());
         return false;
     }
-    st = smelt_model_load(path, m);
+    return true;
+}
+
+bool cli_load(const struct cli_opts *o, struct smelt_model **m, struct smelt_ctx **c) {
+    *m = NULL;
+    if (c) *c = NULL;
+    char *path = NULL;
+    if (!cli_model_path(o, &path)) return false;
+    enum smelt_status st = smelt_model_load(path, m);
     free(path);
     if (st) {
         cli_error("%s", smelt_last_error());

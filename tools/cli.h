@@ -52,6 +52,9 @@ bool cli_parse(int argc, char **argv, int start, const char *allowed, struct cli
 /* Resolve -m (path or known name), load the model and make a context. Prints
  * errors; returns false on failure. */
 bool cli_load(const struct cli_opts *o, struct smelt_model **m, struct smelt_ctx **c);
+/* The file of -m (default smollm2-135m): a path or a known name, resolved by
+ * the hub; *path is malloc'ed. Prints the error and returns false on failure. */
+bool cli_model_path(const struct cli_opts *o, char **path);
 
 /* Read a whole file (or stdin when path is "-") into a malloc'ed NUL-terminated buffer. */
 char *cli_read_file(const char *path, size_t *len);

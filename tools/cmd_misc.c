@@ -63,10 +63,7 @@ int cmd_tokenize(int argc, char **argv) {
     if (!cli_parse(argc, argv, 2, "mk", &o, "tokenize")) return 2;
     /* the vocabulary only (like llama-tokenize): no weights are read or packed */
     char *path = NULL;
-    if (smelt_hub_resolve(o.model ? o.model : "smollm2-135m", &path)) {
-        cli_error("%s", smelt_last_error());
-        return 1;
-    }
+    if (!cli_model_path(&o, &path)) return 1;
     struct smelt_gguf *g = NULL;
     struct smelt_tok *t = NULL;
     enum smelt_status st = smelt_gguf_open(path, &g);
