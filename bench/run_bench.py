@@ -536,13 +536,12 @@ def main():
     except RuntimeError as e:
         sys.exit(f"run_bench: {e}")
 
-    bw, bw_ceiling = None, None
+    bw = None
     if probe:
         cmd = [probe, "-t", str(a.threads), "--json"]
         rc, out, err, _, _ = run_measured(cmd)
         if rc == 0:
             bw = first_json(out)
-            bw_ceiling = bw["results"][-1]["best_gbs"]
             commands.append(" ".join(shlex.quote(x) for x in cmd))
             log("bandwidth GB/s (best/median): " + ", ".join(
                 f"{x['size_mb']}MB {x['best_gbs']:.1f}/{x['median_gbs']:.1f}" for x in bw["results"]))
@@ -573,7 +572,7 @@ def main():
         # the run's own threads raise the load average; the per-round idle samples tell of other work
         "busy": load_before[0] > 0.5 * ncpu or max([0.0] + [x for x in round_busy if x == x]) > 0.25,
         "threads": a.threads, "rounds": a.rounds, "p": a.p, "n": a.n, "smelt": smelt, "peer": peer,
-        "peer_stamp": peer_stamp, "models": results, "bw": bw, "bw_ceiling_gbs": bw_ceiling, "note": a.note, "round_busy": round_busy,
+        "peer_stamp": peer_stamp, "models": results, "bw": bw, "note": a.note, "round_busy": round_busy,
         "max_busy": a.max_busy, "max_wait": a.max_wait,
         "invocation": "# this run: " + " ".join(shlex.quote(x) for x in ["bench/run_bench.py"] + sys.argv[1:]),
         "commands": commands,

@@ -382,8 +382,7 @@ static enum smelt_status pack_weights(struct smelt_model *m) {
     for (int i = 0; i < nt; i++) pthread_join(th[i], NULL);
     /* Once more over each packed weight's whole file range: a chunk's pages
      * can be mapped again after its drop by the fault-around of a neighbouring
-     * chunk read on the other thread (seen: 9 MB of SmolLM2's file left
-     * resident). */
+     * chunk read on the other thread (SmolLM2: ~0.4 MB less peak RSS). */
     for (int i = 0; i < job.n; i++) {
         const struct smelt_weight *w = job.ws[i];
         drop_pages(w->data, (const char *)w->data + (size_t)w->ne1 * w->row_bytes);
